@@ -1,0 +1,51 @@
+package dashcore
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// accessLogMiddleware writes one slog record per request after it ends:
+// method, path, matched route, status, size, duration and request id.
+// Health probes are logged at debug level so that they do not drown the
+// log.
+func accessLogMiddleware(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			rec := &responseRecorder{ResponseWriter: w}
+			next.ServeHTTP(rec, r)
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			level := slog.LevelInfo
+			switch {
+			case status >= 500:
+				level = slog.LevelError
+			case strings.HasPrefix(r.URL.Path, "/health/"):
+				level = slog.LevelDebug
+			}
+			ctx := r.Context()
+			if !log.Enabled(ctx, level) {
+				return
+			}
+			var route string
+			if ri := RequestInfoFrom(ctx); ri != nil {
+				route = ri.Pattern
+			}
+			log.LogAttrs(ctx, level, "http request",
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.String("route", route),
+				slog.Int("status", status),
+				slog.Int64("bytes", rec.bytes),
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.String("request_id", RequestID(ctx)),
+				slog.String("remote", r.RemoteAddr),
+			)
+		})
+	}
+}

@@ -1,0 +1,219 @@
+package dashcore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+)
+
+// HealthCheck is a readiness check contributed by a module (the database,
+// the broker). GET /health/ready runs every check concurrently, each within
+// its Timeout, and answers 503 when any required check fails.
+type HealthCheck struct {
+	// Name is the check's key in the response, e.g. "database".
+	Name string
+	// Check returns nil when the dependency is usable. Its error is logged;
+	// clients see only the detail of a *dashcore.Error, or a generic text.
+	Check func(ctx context.Context) error
+	// Optional checks are reported but never make the service unready.
+	Optional bool
+	// Timeout bounds the check; zero means HTTPConfig.HealthTimeout.
+	Timeout time.Duration
+}
+
+// CheckResult is the outcome of one readiness check.
+type CheckResult struct {
+	// Status is "healthy" or "unhealthy".
+	Status string `json:"status" enum:"healthy,unhealthy"`
+	// Required tells whether a failure makes the service unready.
+	Required bool `json:"required"`
+	// DurationMS is how long the check took, in milliseconds.
+	DurationMS float64 `json:"duration_ms"`
+	// Error says why the check failed, without internals.
+	Error string `json:"error,omitempty"`
+}
+
+// LiveBody is the body of GET /health/live.
+type LiveBody struct {
+	Status  string `json:"status" example:"alive" doc:"Always \"alive\" while the process serves."`
+	Service string `json:"service" example:"taylordash-backend"`
+}
+
+// ReadyBody is the body of GET /health/ready. Besides the fields below,
+// every check appears as a top-level key with its status, as the original
+// API reported "database": "healthy".
+type ReadyBody struct {
+	Status  string                 `json:"status" enum:"ready,not_ready"`
+	Service string                 `json:"service"`
+	Detail  string                 `json:"detail,omitempty" doc:"Which required checks failed."`
+	Checks  map[string]CheckResult `json:"checks"`
+}
+
+// MarshalJSON adds the per-check status keys of the original API.
+func (b ReadyBody) MarshalJSON() ([]byte, error) {
+	m := make(map[string]any, len(b.Checks)+4)
+	for name, c := range b.Checks {
+		m[name] = c.Status
+	}
+	m["status"] = b.Status
+	m["service"] = b.Service
+	if b.Detail != "" {
+		m["detail"] = b.Detail
+	}
+	m["checks"] = b.Checks
+	return json.Marshal(m)
+}
+
+// Schema documents ReadyBody, including the per-check status keys.
+func (ReadyBody) Schema(r huma.Registry) *huma.Schema {
+	checkStatus := &huma.Schema{Type: "string", Enum: []any{"healthy", "unhealthy"}}
+	return &huma.Schema{
+		Type:        "object",
+		Description: "Readiness of the service. Every check also appears as a top-level key holding its status (e.g. \"database\": \"healthy\").",
+		Properties: map[string]*huma.Schema{
+			"status":  {Type: "string", Enum: []any{"ready", "not_ready"}},
+			"service": {Type: "string"},
+			"detail":  {Type: "string", Description: "Which required checks failed."},
+			"checks": {
+				Type:                 "object",
+				AdditionalProperties: r.Schema(reflect.TypeFor[CheckResult](), true, "CheckResult"),
+			},
+		},
+		Required:             []string{"status", "service", "checks"},
+		AdditionalProperties: checkStatus,
+	}
+}
+
+type liveOutput struct {
+	Body LiveBody
+}
+
+type readyOutput struct {
+	Status int
+	Body   ReadyBody
+}
+
+type healthOptions struct {
+	service string
+	timeout time.Duration
+	checks  []HealthCheck
+	log     *slog.Logger
+}
+
+func registerHealth(api huma.API, o healthOptions) {
+	if o.service == "" {
+		o.service = DefaultConfig().ServiceName
+	}
+	checks := slices.Clone(o.checks)
+	slices.SortFunc(checks, func(a, b HealthCheck) int { return strings.Compare(a.Name, b.Name) })
+
+	huma.Register(api, huma.Operation{
+		OperationID: "health-live",
+		Method:      http.MethodGet,
+		Path:        "/health/live",
+		Summary:     "Liveness",
+		Description: "Answers 200 while the process serves requests. It checks no dependency.",
+		Tags:        []string{"health"},
+	}, func(context.Context, *struct{}) (*liveOutput, error) {
+		return &liveOutput{Body: LiveBody{Status: "alive", Service: o.service}}, nil
+	})
+
+	huma.Register(api, huma.Operation{
+		OperationID: "health-ready",
+		Method:      http.MethodGet,
+		Path:        "/health/ready",
+		Summary:     "Readiness",
+		Description: "Runs every registered check concurrently, each with a timeout. 200 when every required check passes, 503 otherwise.",
+		Tags:        []string{"health"},
+		Responses: map[string]*huma.Response{
+			"503": {Description: "A required check failed; the body says which."},
+		},
+	}, func(ctx context.Context, _ *struct{}) (*readyOutput, error) {
+		body := runChecks(ctx, checks, o)
+		status := http.StatusOK
+		if body.Status != "ready" {
+			status = http.StatusServiceUnavailable
+		}
+		return &readyOutput{Status: status, Body: body}, nil
+	})
+}
+
+func runChecks(ctx context.Context, checks []HealthCheck, o healthOptions) ReadyBody {
+	results := make([]CheckResult, len(checks))
+	var wg sync.WaitGroup
+	for i, c := range checks {
+		wg.Go(func() {
+			results[i] = runCheck(ctx, c, o)
+		})
+	}
+	wg.Wait()
+
+	body := ReadyBody{Status: "ready", Service: o.service, Checks: make(map[string]CheckResult, len(checks))}
+	var failed []string
+	for i, c := range checks {
+		body.Checks[c.Name] = results[i]
+		if results[i].Status != "healthy" && results[i].Required {
+			failed = append(failed, c.Name)
+		}
+	}
+	if len(failed) > 0 {
+		body.Status = "not_ready"
+		body.Detail = strings.ToUpper(failed[0][:1]) + strings.Join(failed, ", ")[1:] + " not ready"
+	}
+	return body
+}
+
+func runCheck(ctx context.Context, c HealthCheck, o healthOptions) CheckResult {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = o.timeout
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	err := safeCheck(cctx, c)
+	res := CheckResult{
+		Status:     "healthy",
+		Required:   !c.Optional,
+		DurationMS: float64(time.Since(start).Microseconds()) / 1000,
+	}
+	if err == nil {
+		return res
+	}
+	res.Status = "unhealthy"
+	var de *Error
+	switch {
+	case errors.As(err, &de) && de.Detail != "":
+		res.Error = de.Detail
+	case cctx.Err() != nil && ctx.Err() == nil:
+		res.Error = fmt.Sprintf("timed out after %s", timeout)
+	default:
+		res.Error = "check failed"
+	}
+	o.log.WarnContext(ctx, "health check failed",
+		slog.String("check", c.Name), slog.String("error", err.Error()),
+		slog.String("request_id", RequestID(ctx)))
+	return res
+}
+
+func safeCheck(ctx context.Context, c HealthCheck) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("health check %q panicked: %v", c.Name, v)
+		}
+	}()
+	if c.Check == nil {
+		return fmt.Errorf("health check %q has no Check function", c.Name)
+	}
+	return c.Check(ctx)
+}
