@@ -1,0 +1,406 @@
+// Package mosquittolocal runs a Mosquitto broker from the local binary on a free port, for tests.
+//
+// Start writes a mosquitto.conf into a fresh temp directory and runs
+// `mosquitto -c FILE` as a direct child process listening on 127.0.0.1 only,
+// with anonymous access allowed.
+//
+// When started as root, Mosquitto 2 normally drops privileges to the
+// "mosquitto" user, which then could not write a persistence directory
+// created by the test (t.TempDir's parents are 0700 and owned by root). To
+// avoid that, the generated config says "user root" when the current process
+// runs as root, so the broker keeps running as root and can use any directory
+// the caller can. (Mosquitto logs a warning about running as root; it is
+// harmless for tests.) Non-root processes run the broker as themselves.
+package mosquittolocal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// defaultBinary is where Debian's mosquitto package installs the broker.
+const defaultBinary = "/usr/sbin/mosquitto"
+
+// logTailLines is how many lines of broker output are kept for error messages.
+const logTailLines = 50
+
+// pollInterval is how often Start tries to connect while the broker starts.
+const pollInterval = 20 * time.Millisecond
+
+// Options configures Start.
+type Options struct {
+	// Binary is the mosquitto executable; "" looks up "mosquitto" on PATH, then /usr/sbin/mosquitto.
+	Binary string
+	// Port on 127.0.0.1; 0 picks a free one.
+	Port int
+	// Config is extra mosquitto.conf lines appended after the generated ones ("listener PORT 127.0.0.1", "allow_anonymous true", "persistence false" unless PersistenceDir is set, and "user root" when running as root).
+	Config string
+	// PersistenceDir, when set, turns persistence on with this location (created if missing). It is kept after Stop, and survives Restart. When running as root the broker runs as root too (see the package doc), so no chown is needed.
+	PersistenceDir string
+	// DieWithParent makes the broker receive SIGTERM when the process that started it dies (Linux Pdeathsig), so a crashed test binary leaves no broker behind.
+	DieWithParent bool
+	// Log receives the broker's stderr/stdout; nil discards it. The last lines are also kept in memory and included in errors when start fails.
+	Log io.Writer
+}
+
+// FindBinary returns the path of the mosquitto executable: "mosquitto" on PATH, else /usr/sbin/mosquitto (often not on a non-root PATH). The error says to install the mosquitto package when neither exists.
+func FindBinary() (string, error) {
+	if p, err := exec.LookPath("mosquitto"); err == nil {
+		return p, nil
+	}
+	if fi, err := os.Stat(defaultBinary); err == nil && !fi.IsDir() && fi.Mode().Perm()&0o111 != 0 {
+		return defaultBinary, nil
+	}
+	return "", errors.New("mosquittolocal: mosquitto binary not found on PATH or at " + defaultBinary + "; install the mosquitto package (e.g. apt-get install mosquitto)")
+}
+
+// Broker is a running broker started by Start.
+type Broker struct {
+	binary        string
+	port          int
+	confDir       string
+	confPath      string
+	dieWithParent bool
+	logs          *logBuffer
+
+	mu      sync.Mutex
+	proc    *process // nil after a failed Restart
+	stopped bool
+}
+
+// process is one run of the mosquitto binary.
+type process struct {
+	pid     int
+	done    chan struct{} // closed when the process has exited
+	waitErr error         // cmd.Wait result, valid after done is closed
+}
+
+// Start writes a config file in a temp dir, starts mosquitto -c FILE as a child, and waits until a TCP connection to the port succeeds (poll 20ms, respect ctx; on early exit return an error with the last log lines). A non-zero Port that is already in use is reported before starting the broker, so that another listener on it is never mistaken for the broker. When Port is 0 and the picked port is taken by the time the broker binds it, Start retries with another port.
+func Start(ctx context.Context, opts Options) (*Broker, error) {
+	binary := opts.Binary
+	if binary == "" {
+		var err error
+		if binary, err = FindBinary(); err != nil {
+			return nil, err
+		}
+	}
+	persistDir := ""
+	if opts.PersistenceDir != "" {
+		var err error
+		if persistDir, err = filepath.Abs(opts.PersistenceDir); err != nil {
+			return nil, fmt.Errorf("mosquittolocal: persistence directory %s: %w", opts.PersistenceDir, err)
+		}
+		if err := os.MkdirAll(persistDir, 0o700); err != nil {
+			return nil, fmt.Errorf("mosquittolocal: creating persistence directory %s: %w", persistDir, err)
+		}
+	}
+	confDir, err := os.MkdirTemp("", "mosquittolocal-")
+	if err != nil {
+		return nil, fmt.Errorf("mosquittolocal: creating config directory: %w", err)
+	}
+	b := &Broker{
+		binary:        binary,
+		confDir:       confDir,
+		confPath:      filepath.Join(confDir, "mosquitto.conf"),
+		dieWithParent: opts.DieWithParent,
+		logs:          newLogBuffer(opts.Log, logTailLines),
+	}
+
+	const maxAttempts = 3
+	for attempt := 1; ; attempt++ {
+		port := opts.Port
+		if port == 0 {
+			if port, err = freePort(); err != nil {
+				os.RemoveAll(confDir)
+				return nil, err
+			}
+		}
+		conf := generateConfig(port, persistDir, opts.Config)
+		if err := os.WriteFile(b.confPath, []byte(conf), 0o600); err != nil {
+			os.RemoveAll(confDir)
+			return nil, fmt.Errorf("mosquittolocal: writing %s: %w", b.confPath, err)
+		}
+		b.port = port
+		portTaken, err := b.startProcess(ctx, opts.Port != 0)
+		if err == nil {
+			return b, nil
+		}
+		if opts.Port != 0 || attempt == maxAttempts || !portTaken {
+			os.RemoveAll(confDir)
+			return nil, err
+		}
+	}
+}
+
+// generateConfig returns the mosquitto.conf contents.
+func generateConfig(port int, persistDir, extra string) string {
+	var sb strings.Builder
+	sb.WriteString("# Generated by mosquittolocal.\n")
+	if os.Geteuid() == 0 {
+		sb.WriteString("user root\n")
+	}
+	fmt.Fprintf(&sb, "listener %d 127.0.0.1\n", port)
+	sb.WriteString("allow_anonymous true\n")
+	if persistDir == "" {
+		sb.WriteString("persistence false\n")
+	} else {
+		sb.WriteString("persistence true\n")
+		fmt.Fprintf(&sb, "persistence_location %s/\n", strings.TrimSuffix(persistDir, "/"))
+	}
+	if extra != "" {
+		sb.WriteString(extra)
+		if !strings.HasSuffix(extra, "\n") {
+			sb.WriteString("\n")
+		}
+	}
+	return sb.String()
+}
+
+// startProcess runs mosquitto with b's config and waits until its port
+// accepts connections. If checkPort, it first fails when the port is in use.
+// portTaken reports whether the broker exited because the port was in use.
+// The caller holds b.mu or has not shared b yet.
+func (b *Broker) startProcess(ctx context.Context, checkPort bool) (portTaken bool, err error) {
+	if checkPort {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port)))
+		if err != nil {
+			return true, fmt.Errorf("mosquittolocal: port %d is not available: %w", b.port, err)
+		}
+		l.Close()
+	}
+
+	cmd := exec.Command(b.binary, "-c", b.confPath)
+	cmd.Dir = b.confDir
+	cmd.Stdout = b.logs
+	cmd.Stderr = b.logs
+	cmd.WaitDelay = 3 * time.Second
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if b.dieWithParent {
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
+	}
+	b.logs.mark()
+	p := &process{done: make(chan struct{})}
+	if err := startAndWait(cmd, p); err != nil {
+		return false, fmt.Errorf("mosquittolocal: starting %s: %w", b.binary, err)
+	}
+	p.pid = cmd.Process.Pid
+	b.proc = p
+
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port))
+	ticker := time.NewTicker(pollInterval)
+	defer ticker.Stop()
+	var lastErr error
+	for {
+		d := net.Dialer{Timeout: time.Second}
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			conn.Close()
+			return false, nil
+		}
+		lastErr = err
+
+		select {
+		case <-p.done:
+			b.proc = nil
+			tail := b.logs.tailSinceMark()
+			portTaken := strings.Contains(tail, "Address already in use")
+			return portTaken, fmt.Errorf("mosquittolocal: mosquitto on port %d exited during startup (%v); log:\n%s", b.port, p.waitErr, tail)
+		case <-ctx.Done():
+			p.kill()
+			b.proc = nil
+			return false, fmt.Errorf("mosquittolocal: waiting for mosquitto on port %d: %w (last dial error: %v); log:\n%s", b.port, ctx.Err(), lastErr, b.logs.tailSinceMark())
+		case <-ticker.C:
+		}
+	}
+}
+
+// startAndWait starts cmd and, in a goroutine, waits for it to exit, then
+// records the result in p and closes p.done.
+//
+// Pdeathsig fires when the OS thread that forked the child exits, not the
+// process (https://go.dev/issue/27505). The goroutine therefore forks the
+// child while locked to its thread and keeps the lock until the child has
+// exited, so that thread cannot be reused and torn down by other code.
+func startAndWait(cmd *exec.Cmd, p *process) error {
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			runtime.UnlockOSThread()
+			started <- err
+			return
+		}
+		started <- nil
+		p.waitErr = cmd.Wait()
+		runtime.UnlockOSThread()
+		close(p.done)
+	}()
+	return <-started
+}
+
+// kill SIGKILLs the process and waits for it to exit.
+func (p *process) kill() {
+	syscall.Kill(-p.pid, syscall.SIGKILL)
+	<-p.done
+}
+
+// URL returns the broker's address, tcp://127.0.0.1:PORT.
+func (b *Broker) URL() string { return fmt.Sprintf("tcp://127.0.0.1:%d", b.port) }
+
+// Port returns the TCP port.
+func (b *Broker) Port() int { return b.port }
+
+// Stop sends SIGTERM (mosquitto saves persistence on clean shutdown), waits up to ctx, then SIGKILL; removes the temp config dir (PersistenceDir is kept). It returns an error if the broker had to be killed or had exited unexpectedly before Stop. Stop is safe to call more than once; later calls return nil.
+func (b *Broker) Stop(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped {
+		return nil
+	}
+	b.stopped = true
+	defer os.RemoveAll(b.confDir)
+	return b.stopProcess(ctx)
+}
+
+// Restart stops and starts the broker again on the same port with the same config and persistence (for fault tests). If the new broker fails to start, the Broker stays stopped except for its temp dir, which Stop removes.
+func (b *Broker) Restart(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped {
+		return errors.New("mosquittolocal: Restart after Stop")
+	}
+	if err := b.stopProcess(ctx); err != nil {
+		return err
+	}
+	_, err := b.startProcess(ctx, true)
+	return err
+}
+
+// stopProcess stops the current process, if any. The caller holds b.mu.
+func (b *Broker) stopProcess(ctx context.Context) error {
+	p := b.proc
+	if p == nil {
+		return nil
+	}
+	b.proc = nil
+
+	select {
+	case <-p.done:
+		return fmt.Errorf("mosquittolocal: mosquitto on port %d exited unexpectedly (%v); log:\n%s", b.port, p.waitErr, b.logs.tail())
+	default:
+	}
+
+	if err := syscall.Kill(p.pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		p.kill()
+		return fmt.Errorf("mosquittolocal: signalling mosquitto (pid %d): %w", p.pid, err)
+	}
+	select {
+	case <-p.done:
+		if p.waitErr != nil {
+			return fmt.Errorf("mosquittolocal: mosquitto on port %d: %w; log:\n%s", b.port, p.waitErr, b.logs.tail())
+		}
+		return nil
+	case <-ctx.Done():
+		p.kill()
+		return fmt.Errorf("mosquittolocal: mosquitto on port %d did not shut down in time and was killed: %w", b.port, ctx.Err())
+	}
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("mosquittolocal: finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// logBuffer forwards output to an optional writer and keeps the last lines.
+type logBuffer struct {
+	mu      sync.Mutex
+	w       io.Writer
+	max     int
+	lines   []string
+	partial []byte
+	total   int // lines ever completed
+	marked  int // total at the last mark
+}
+
+func newLogBuffer(w io.Writer, max int) *logBuffer {
+	return &logBuffer{w: w, max: max}
+}
+
+// Write implements io.Writer. It never fails, so the broker's output pipe is
+// always drained.
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.w != nil {
+		b.w.Write(p) // a failing log writer must not stall the broker
+	}
+	rest := p
+	for {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			b.partial = append(b.partial, rest...)
+			break
+		}
+		line := string(append(b.partial, rest[:i]...))
+		b.partial = b.partial[:0]
+		rest = rest[i+1:]
+		b.lines = append(b.lines, line)
+		b.total++
+		if len(b.lines) > b.max {
+			b.lines = b.lines[len(b.lines)-b.max:]
+		}
+	}
+	return len(p), nil
+}
+
+// mark remembers the current position, so tailSinceMark reports only the
+// output of the current start attempt.
+func (b *logBuffer) mark() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.marked = b.total
+	b.partial = b.partial[:0]
+}
+
+// tail returns the kept lines.
+func (b *logBuffer) tail() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.joinLocked(len(b.lines))
+}
+
+// tailSinceMark returns the kept lines written since the last mark.
+func (b *logBuffer) tailSinceMark() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.joinLocked(min(b.total-b.marked, len(b.lines)))
+}
+
+func (b *logBuffer) joinLocked(n int) string {
+	lines := b.lines[len(b.lines)-n:]
+	if len(b.partial) > 0 {
+		lines = append(lines[:len(lines):len(lines)], string(b.partial))
+	}
+	if len(lines) == 0 {
+		return "(no output)"
+	}
+	return strings.Join(lines, "\n")
+}

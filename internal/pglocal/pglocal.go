@@ -1,0 +1,617 @@
+// Package pglocal runs a PostgreSQL cluster from the local server binaries, for tests and for a zero-configuration dev server.
+//
+// Start creates the cluster with initdb when the data directory holds none,
+// then runs the postgres server as a direct child process listening on
+// 127.0.0.1 only (plus a private unix socket directory), and waits until it
+// accepts connections. The data directory is kept after Stop, so the same
+// directory can be used for a persistent development database.
+//
+// initdb and postgres refuse to run as root. When the current process runs as
+// root, both run as the "postgres" OS user instead, and the data directory is
+// chowned to it; every parent directory of the data directory must then be
+// traversable by that user (os.MkdirTemp("", ...) under /tmp is; t.TempDir is
+// not, because its parent directory has mode 0700).
+package pglocal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// serverUser is the OS user initdb and postgres run as when the current
+// process is root.
+const serverUser = "postgres"
+
+// superuser is the database superuser created by initdb.
+const superuser = "postgres"
+
+// logTailLines is how many lines of server output are kept for error messages.
+const logTailLines = 50
+
+// pollInterval is how often Start tries to connect while the server starts.
+const pollInterval = 50 * time.Millisecond
+
+// Options configures Start.
+type Options struct {
+	// Dir is the data directory. If it holds no cluster (no PG_VERSION file), initdb creates one there (superuser "postgres", trust auth on 127.0.0.1 and the socket, UTF8, --no-sync). It is kept after Stop.
+	Dir string
+	// Port to listen on, on 127.0.0.1 only. 0 picks a free port.
+	Port int
+	// BinDir holds initdb and postgres; "" finds them with FindBinDir.
+	BinDir string
+	// Fast turns off durability (fsync=off, synchronous_commit=off, full_page_writes=off) for tests.
+	Fast bool
+	// DieWithParent makes the server receive SIGINT (fast shutdown) when the process that started it dies (Linux Pdeathsig), so a crashed test binary leaves no server behind.
+	DieWithParent bool
+	// Log receives the server's stderr/stdout; nil discards it. The last lines are also kept in memory and included in errors when start fails.
+	Log io.Writer
+}
+
+// FindBinDir returns the directory of initdb/postgres: from `pg_config --bindir` if pg_config is on PATH and that dir has initdb, else the highest version under /usr/lib/postgresql/*/bin, else the dir of `initdb` on PATH. The error says to install the PostgreSQL server package (e.g. apt-get install postgresql) when none is found.
+func FindBinDir() (string, error) {
+	if pgConfig, err := exec.LookPath("pg_config"); err == nil {
+		if out, err := exec.Command(pgConfig, "--bindir").Output(); err == nil {
+			if dir := strings.TrimSpace(string(out)); dir != "" && hasServerBinaries(dir) {
+				return dir, nil
+			}
+		}
+	}
+
+	if dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin"); len(dirs) > 0 {
+		sort.Slice(dirs, func(i, j int) bool {
+			return versionLess(filepath.Base(filepath.Dir(dirs[i])), filepath.Base(filepath.Dir(dirs[j])))
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			if hasServerBinaries(dirs[i]) {
+				return dirs[i], nil
+			}
+		}
+	}
+
+	if initdb, err := exec.LookPath("initdb"); err == nil {
+		// initdb on PATH is often a symlink (e.g. /usr/local/bin/initdb ->
+		// /usr/lib/postgresql/15/bin/initdb) to a dir without postgres.
+		if real, err := filepath.EvalSymlinks(initdb); err == nil && hasServerBinaries(filepath.Dir(real)) {
+			return filepath.Dir(real), nil
+		}
+		if hasServerBinaries(filepath.Dir(initdb)) {
+			return filepath.Dir(initdb), nil
+		}
+	}
+
+	return "", errors.New("pglocal: PostgreSQL server binaries (initdb, postgres) not found; install the PostgreSQL server package (e.g. apt-get install postgresql)")
+}
+
+// hasServerBinaries reports whether dir holds initdb and postgres executables.
+func hasServerBinaries(dir string) bool {
+	for _, name := range []string{"initdb", "postgres"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// versionLess compares PostgreSQL major version directory names ("9.6",
+// "15", "16") numerically, falling back to string order.
+func versionLess(a, b string) bool {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		na, errA := strconv.Atoi(pa[i])
+		nb, errB := strconv.Atoi(pb[i])
+		if errA != nil || errB != nil {
+			return a < b
+		}
+		if na != nb {
+			return na < nb
+		}
+	}
+	return len(pa) < len(pb)
+}
+
+// Cluster is a running server started by Start.
+type Cluster struct {
+	dir     string
+	port    int
+	sockDir string
+	pid     int
+	logs    *logBuffer
+
+	done    chan struct{} // closed when the server process has exited
+	waitErr error         // cmd.Wait result, valid after done is closed
+
+	stopMu  sync.Mutex
+	stopped bool
+}
+
+// Start initialises Dir if needed and starts `postgres -D Dir -p Port -k <socket dir> -c listen_addresses=127.0.0.1` (plus the Fast settings) as a direct child process (not via pg_ctl, so that DieWithParent works), then waits until a connection to database "postgres" as user "postgres" succeeds (polled every 50ms over the private unix socket, so a foreign server on the same port is never mistaken for this one; ctx bounds the wait). If the child exits early, the error includes the last log lines. The unix socket directory is a fresh short temp dir (socket paths are limited to ~107 bytes), removed at Stop. A stale postmaster.pid from a crashed earlier run whose process no longer exists is removed before starting; if Dir's cluster is already running, Start returns an error saying so. When Port is 0 and the picked port is taken by the time the server binds it, Start retries with another port.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("pglocal: Options.Dir is empty")
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("pglocal: data directory %s: %w", opts.Dir, err)
+	}
+	binDir := opts.BinDir
+	if binDir == "" {
+		if binDir, err = FindBinDir(); err != nil {
+			return nil, err
+		}
+	}
+	cred, err := serverCredential()
+	if err != nil {
+		return nil, err
+	}
+	logs := newLogBuffer(opts.Log, logTailLines)
+
+	if err := prepareDataDir(dir, cred); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); errors.Is(err, fs.ErrNotExist) {
+		if err := initdb(ctx, binDir, dir, cred, logs); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("pglocal: data directory %s: %w", dir, err)
+	}
+	if err := checkPostmasterPID(dir); err != nil {
+		return nil, err
+	}
+
+	const maxAttempts = 3
+	for attempt := 1; ; attempt++ {
+		port := opts.Port
+		if port == 0 {
+			if port, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+		c, portTaken, err := start(ctx, opts, binDir, dir, port, cred, logs)
+		if err == nil {
+			return c, nil
+		}
+		if opts.Port != 0 || attempt == maxAttempts || !portTaken {
+			return nil, err
+		}
+	}
+}
+
+// start runs one attempt of starting the server on port. portTaken reports
+// whether it failed because the port was in use.
+func start(ctx context.Context, opts Options, binDir, dir string, port int, cred *syscall.Credential, logs *logBuffer) (c *Cluster, portTaken bool, err error) {
+	sockDir, err := makeSocketDir(cred)
+	if err != nil {
+		return nil, false, err
+	}
+
+	args := []string{
+		"-D", dir,
+		"-p", strconv.Itoa(port),
+		"-k", sockDir,
+		"-c", "listen_addresses=127.0.0.1",
+	}
+	if opts.Fast {
+		args = append(args,
+			"-c", "fsync=off",
+			"-c", "synchronous_commit=off",
+			"-c", "full_page_writes=off",
+		)
+	}
+	cmd := exec.Command(filepath.Join(binDir, "postgres"), args...)
+	cmd.Dir = dir
+	cmd.Env = childEnv()
+	cmd.Stdout = logs
+	cmd.Stderr = logs
+	// Bounds cmd.Wait if some grandchild keeps the output pipe open.
+	cmd.WaitDelay = 3 * time.Second
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential: cred,
+		// Own process group, so the SIGKILL fallback reaches every backend.
+		Setpgid: true,
+	}
+	if opts.DieWithParent {
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGINT
+	}
+
+	c = &Cluster{
+		dir:     dir,
+		port:    port,
+		sockDir: sockDir,
+		logs:    logs,
+		done:    make(chan struct{}),
+	}
+	logs.mark()
+	if err := startAndWait(cmd, c); err != nil {
+		os.RemoveAll(sockDir)
+		return nil, false, fmt.Errorf("pglocal: starting postgres in %s: %w", dir, err)
+	}
+	c.pid = cmd.Process.Pid
+
+	if portTaken, err := c.waitReady(ctx); err != nil {
+		c.kill()
+		os.RemoveAll(sockDir)
+		return nil, portTaken, err
+	}
+	return c, false, nil
+}
+
+// startAndWait starts cmd and, in a goroutine, waits for it to exit, then
+// records the result in c and closes c.done.
+//
+// Pdeathsig fires when the OS thread that forked the child exits, not the
+// process (https://go.dev/issue/27505). The goroutine therefore forks the
+// child while locked to its thread and keeps the lock until the child has
+// exited, so that thread cannot be reused and torn down by other code.
+func startAndWait(cmd *exec.Cmd, c *Cluster) error {
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			runtime.UnlockOSThread()
+			started <- err
+			return
+		}
+		started <- nil
+		c.waitErr = cmd.Wait()
+		runtime.UnlockOSThread()
+		close(c.done)
+	}()
+	return <-started
+}
+
+// waitReady polls until the server accepts a connection, the server exits or
+// ctx ends. portTaken reports whether the server exited because its port was
+// in use.
+func (c *Cluster) waitReady(ctx context.Context) (portTaken bool, err error) {
+	connString := fmt.Sprintf("host=%s port=%d user=%s dbname=postgres sslmode=disable connect_timeout=5", c.sockDir, c.port, superuser)
+	ticker := time.NewTicker(pollInterval)
+	defer ticker.Stop()
+	var lastErr error
+	for {
+		attemptCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		conn, err := pgconn.Connect(attemptCtx, connString)
+		cancel()
+		if err == nil {
+			conn.Close(ctx)
+			return false, nil
+		}
+		lastErr = err
+
+		select {
+		case <-c.done:
+			tail := c.logs.tailSinceMark()
+			portTaken := strings.Contains(tail, "could not bind") || strings.Contains(tail, "Address already in use")
+			return portTaken, fmt.Errorf("pglocal: postgres in %s on port %d exited during startup (%v); log:\n%s", c.dir, c.port, c.waitErr, tail)
+		case <-ctx.Done():
+			return false, fmt.Errorf("pglocal: waiting for postgres in %s on port %d: %w (last connect error: %v); log:\n%s", c.dir, c.port, ctx.Err(), lastErr, c.logs.tailSinceMark())
+		case <-ticker.C:
+		}
+	}
+}
+
+// URL returns a connection URL for database db as the superuser, e.g. postgres://postgres@127.0.0.1:PORT/db?sslmode=disable
+func (c *Cluster) URL(db string) string {
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", superuser, c.port, url.PathEscape(db))
+}
+
+// Port returns the TCP port.
+func (c *Cluster) Port() int { return c.port }
+
+// Stop shuts the server down with SIGINT (fast shutdown: it does not wait for clients), waits up to ctx for it to exit, then SIGKILLs the server and all its processes. The data directory is kept; the socket dir is removed. It returns an error if the server had to be killed or had exited unexpectedly before Stop. Stop is safe to call more than once; later calls return nil.
+func (c *Cluster) Stop(ctx context.Context) error {
+	c.stopMu.Lock()
+	defer c.stopMu.Unlock()
+	if c.stopped {
+		return nil
+	}
+	c.stopped = true
+	defer os.RemoveAll(c.sockDir)
+
+	select {
+	case <-c.done:
+		return fmt.Errorf("pglocal: postgres in %s exited unexpectedly before Stop (%v); log:\n%s", c.dir, c.waitErr, c.logs.tail())
+	default:
+	}
+
+	if err := syscall.Kill(c.pid, syscall.SIGINT); err != nil && !errors.Is(err, syscall.ESRCH) {
+		c.kill()
+		return fmt.Errorf("pglocal: signalling postgres (pid %d): %w", c.pid, err)
+	}
+	select {
+	case <-c.done:
+		if c.waitErr != nil {
+			return fmt.Errorf("pglocal: postgres in %s: %w; log:\n%s", c.dir, c.waitErr, c.logs.tail())
+		}
+		return nil
+	case <-ctx.Done():
+		c.kill()
+		return fmt.Errorf("pglocal: postgres in %s did not shut down in time and was killed: %w", c.dir, ctx.Err())
+	}
+}
+
+// kill SIGKILLs the server's process group and waits for the server to exit.
+func (c *Cluster) kill() {
+	syscall.Kill(-c.pid, syscall.SIGKILL)
+	<-c.done
+}
+
+// serverCredential returns the credential to run initdb and postgres with:
+// nil when not root, the "postgres" user's when root.
+func serverCredential() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup(serverUser)
+	if err != nil {
+		return nil, fmt.Errorf("pglocal: running as root, but PostgreSQL refuses to run as root and there is no %q OS user to run it as (create one, e.g. with the PostgreSQL server package, or run as a non-root user): %w", serverUser, err)
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("pglocal: user %q: bad uid %q", serverUser, u.Uid)
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("pglocal: user %q: bad gid %q", serverUser, u.Gid)
+	}
+	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	if ids, err := u.GroupIds(); err == nil {
+		for _, id := range ids {
+			if g, err := strconv.ParseUint(id, 10, 32); err == nil && uint32(g) != cred.Gid {
+				cred.Groups = append(cred.Groups, uint32(g))
+			}
+		}
+	}
+	return cred, nil
+}
+
+// prepareDataDir creates dir and, when running as another user, chowns it to
+// that user and checks that the user can reach it.
+func prepareDataDir(dir string, cred *syscall.Credential) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("pglocal: creating data directory %s: %w", dir, err)
+	}
+	if cred == nil {
+		return nil
+	}
+	if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+		return fmt.Errorf("pglocal: chown data directory %s to %s: %w", dir, serverUser, err)
+	}
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		if err := checkTraversable(p, cred); err != nil {
+			return fmt.Errorf("pglocal: data directory %s is not reachable by OS user %q: %w; use a directory under one it can traverse (e.g. os.MkdirTemp(\"\", ...) rather than t.TempDir)", dir, serverUser, err)
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
+
+// checkTraversable reports an error if the user in cred cannot search dir.
+func checkTraversable(dir string, cred *syscall.Credential) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	mode := fi.Mode().Perm()
+	var bit fs.FileMode = 0o001
+	switch {
+	case st.Uid == cred.Uid:
+		bit = 0o100
+	case st.Gid == cred.Gid || containsUint32(cred.Groups, st.Gid):
+		bit = 0o010
+	}
+	if mode&bit == 0 {
+		return fmt.Errorf("%s has mode %#o and owner %d:%d", dir, mode, st.Uid, st.Gid)
+	}
+	return nil
+}
+
+func containsUint32(s []uint32, v uint32) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// initdb creates a cluster in dir.
+func initdb(ctx context.Context, binDir, dir string, cred *syscall.Credential, logs *logBuffer) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "initdb"),
+		"-D", dir,
+		"-U", superuser,
+		"--auth=trust",
+		"--encoding=UTF8",
+		"--locale=C",
+		"--no-sync",
+	)
+	cmd.Dir = "/"
+	cmd.Env = childEnv()
+	var out bytes.Buffer
+	w := io.MultiWriter(&out, logs)
+	cmd.Stdout = w
+	cmd.Stderr = w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("pglocal: initdb in %s: %w; output: %s", dir, err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// checkPostmasterPID returns an error if dir's cluster is running and removes
+// a stale postmaster.pid left by a server that no longer exists.
+func checkPostmasterPID(dir string) error {
+	pidFile := filepath.Join(dir, "postmaster.pid")
+	data, err := os.ReadFile(pidFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pglocal: reading %s: %w", pidFile, err)
+	}
+	first, _, _ := strings.Cut(string(data), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err == nil && pid > 0 && isPostgresProcess(pid) {
+		return fmt.Errorf("pglocal: the cluster in %s is already running (postmaster.pid names live pid %d)", dir, pid)
+	}
+	if err := os.Remove(pidFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("pglocal: removing stale %s: %w", pidFile, err)
+	}
+	return nil
+}
+
+// isPostgresProcess reports whether pid is alive and, as far as /proc tells,
+// a postgres process (a reused pid of an unrelated process does not count).
+func isPostgresProcess(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil {
+		return true // alive, and we cannot tell what it is
+	}
+	name := strings.TrimSpace(string(comm))
+	return strings.HasPrefix(name, "postgres") || strings.HasPrefix(name, "postmaster")
+}
+
+// makeSocketDir creates a short, fresh directory for the server's unix socket.
+func makeSocketDir(cred *syscall.Credential) (string, error) {
+	base := os.TempDir()
+	if len(base) > 40 {
+		base = "/tmp" // keep socket paths well below the ~107-byte limit
+	}
+	sockDir, err := os.MkdirTemp(base, "pgl")
+	if err != nil {
+		return "", fmt.Errorf("pglocal: creating socket directory: %w", err)
+	}
+	if cred != nil {
+		if err := os.Chown(sockDir, int(cred.Uid), int(cred.Gid)); err != nil {
+			os.RemoveAll(sockDir)
+			return "", fmt.Errorf("pglocal: chown socket directory %s: %w", sockDir, err)
+		}
+	}
+	return sockDir, nil
+}
+
+// childEnv is the environment for initdb and postgres: ours without PG*
+// variables (PGDATA, PGPORT, ...) that could redirect them.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PG") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pglocal: finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// logBuffer forwards output to an optional writer and keeps the last lines.
+type logBuffer struct {
+	mu      sync.Mutex
+	w       io.Writer
+	max     int
+	lines   []string
+	partial []byte
+	total   int // lines ever completed
+	marked  int // total at the last mark
+}
+
+func newLogBuffer(w io.Writer, max int) *logBuffer {
+	return &logBuffer{w: w, max: max}
+}
+
+// Write implements io.Writer. It never fails, so the server's output pipe is
+// always drained.
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.w != nil {
+		b.w.Write(p) // a failing log writer must not stall the server
+	}
+	rest := p
+	for {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			b.partial = append(b.partial, rest...)
+			break
+		}
+		line := string(append(b.partial, rest[:i]...))
+		b.partial = b.partial[:0]
+		rest = rest[i+1:]
+		b.lines = append(b.lines, line)
+		b.total++
+		if len(b.lines) > b.max {
+			b.lines = b.lines[len(b.lines)-b.max:]
+		}
+	}
+	return len(p), nil
+}
+
+// mark remembers the current position, so tailSinceMark reports only the
+// output of the current start attempt.
+func (b *logBuffer) mark() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.marked = b.total
+	b.partial = b.partial[:0]
+}
+
+// tail returns the kept lines.
+func (b *logBuffer) tail() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.joinLocked(len(b.lines))
+}
+
+// tailSinceMark returns the kept lines written since the last mark.
+func (b *logBuffer) tailSinceMark() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.joinLocked(min(b.total-b.marked, len(b.lines)))
+}
+
+func (b *logBuffer) joinLocked(n int) string {
+	lines := b.lines[len(b.lines)-n:]
+	if len(b.partial) > 0 {
+		lines = append(lines[:len(lines):len(lines)], string(b.partial))
+	}
+	if len(lines) == 0 {
+		return "(no output)"
+	}
+	return strings.Join(lines, "\n")
+}

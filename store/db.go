@@ -1,0 +1,134 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DB is a PostgreSQL connection pool. It embeds *pgxpool.Pool, so
+// db.Query, db.Exec, db.Begin and db.Stat work directly; DB adds start-up
+// retries, the readiness check and migrations.
+type DB struct {
+	*pgxpool.Pool
+	cfg    Config
+	log    *slog.Logger
+	target string
+}
+
+// New returns a pool for cfg (defaults applied) without connecting: the
+// first query, or WaitReady, connects. It fails only on invalid config.
+func New(cfg Config) (*DB, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("store: invalid config: %w", err)
+	}
+	pc, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil { // unreachable after Validate, kept for safety
+		return nil, fmt.Errorf("store: parse URL: %s", redactParseError(err))
+	}
+	pc.MinConns = max(cfg.MinConns, 0)
+	pc.MaxConns = cfg.MaxConns
+	pc.HealthCheckPeriod = cfg.HealthCheckPeriod
+	pc.MaxConnLifetime = cfg.MaxConnLifetime
+	pc.MaxConnLifetimeJitter = cfg.MaxConnLifetime / 10
+	pc.MaxConnIdleTime = cfg.MaxConnIdleTime
+	pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
+	if cfg.Tracer != nil {
+		pc.ConnConfig.Tracer = cfg.Tracer
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
+	if err != nil {
+		return nil, fmt.Errorf("store: create pool: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	target := fmt.Sprintf("%s:%d (database %q, user %q)", pc.ConnConfig.Host, pc.ConnConfig.Port, pc.ConnConfig.Database, pc.ConnConfig.User)
+	return &DB{Pool: pool, cfg: cfg, log: log, target: target}, nil
+}
+
+// Open returns a pool for cfg once the server answers (see WaitReady).
+// It does not migrate; call Migrate for that.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	db, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.WaitReady(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Config returns the configuration of db, defaults applied.
+func (db *DB) Config() Config { return db.cfg }
+
+// WaitReady pings the server until it answers, retrying with capped
+// exponential backoff and jitter for up to Config.StartupTimeout (or ctx's
+// deadline). Errors that waiting cannot fix (bad password, missing
+// database) fail at once. The error names the host, database and user.
+func (db *DB) WaitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, db.cfg.StartupTimeout)
+	defer cancel()
+	start := time.Now()
+	delay := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := db.Ping(ctx)
+		if err == nil {
+			if attempt > 1 {
+				db.log.Info("database reachable", slog.String("target", db.target), slog.Int("attempts", attempt))
+			}
+			return nil
+		}
+		if hint := permanentHint(err); hint != "" {
+			return fmt.Errorf("store: connect to PostgreSQL at %s: %w; %s", db.target, err, hint)
+		}
+		wait := delay/2 + rand.N(delay)
+		db.log.Warn("database not reachable yet; retrying",
+			slog.String("target", db.target), slog.String("error", err.Error()),
+			slog.Int("attempt", attempt), slog.Duration("retry_in", wait))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("store: connect to PostgreSQL at %s: %w (gave up after %d attempts in %s); check that the server is running and that TAYLORDASH_DATABASE_URL is right",
+				db.target, err, attempt, time.Since(start).Round(time.Millisecond))
+		case <-time.After(wait):
+		}
+		delay = min(delay*2, 2*time.Second)
+	}
+}
+
+// permanentHint returns what to do about errors that retrying cannot fix,
+// or "" for errors worth retrying.
+func permanentHint(err error) string {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return ""
+	}
+	switch pe.Code {
+	case "3D000":
+		return "create the database (createdb) or fix the database name in TAYLORDASH_DATABASE_URL"
+	case "28P01", "28000":
+		return "fix the user or password in TAYLORDASH_DATABASE_URL, or the server's pg_hba.conf"
+	case "42501":
+		return "grant the user CONNECT on the database"
+	}
+	return ""
+}
+
+// Check is the readiness check: it runs a round trip on a pooled
+// connection within ctx.
+func (db *DB) Check(ctx context.Context) error {
+	if err := db.Ping(ctx); err != nil {
+		return fmt.Errorf("store: ping %s: %w", db.target, err)
+	}
+	return nil
+}

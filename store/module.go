@@ -1,0 +1,86 @@
+package store
+
+import (
+	"context"
+	"io/fs"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/fx"
+
+	"github.com/taylordash/taylordash/dashcore"
+)
+
+// Module provides *DB from the TAYLORDASH_DATABASE_* configuration. On
+// start it waits for the server, then applies every module's migrations
+// (unless SkipMigrations); on stop it closes the pool. It contributes the
+// "database" readiness check.
+var Module = fx.Module("store",
+	dashcore.ProvideConfig[Config](),
+	fx.Provide(
+		newModuleDB,
+		dashcore.AsHealthCheck(newHealthCheck),
+	),
+)
+
+// MigrationsGroup is the value group that collects every module's
+// Migrations.
+const MigrationsGroup = "store.migrations"
+
+// AsMigrations contributes a module's migration files under namespace:
+//
+//	//go:embed migrations/*.sql
+//	var migrations embed.FS
+//
+//	var Module = fx.Module("projects", store.AsMigrations("projects", migrations), ...)
+func AsMigrations(namespace string, fsys fs.FS, dependsOn ...string) fx.Option {
+	m := Migrations{Namespace: namespace, FS: fsys, DependsOn: dependsOn}
+	return fx.Provide(fx.Annotate(
+		func() Migrations { return m },
+		fx.ResultTags(`group:"`+MigrationsGroup+`"`),
+	))
+}
+
+type moduleParams struct {
+	fx.In
+	Config     Config
+	Logger     *slog.Logger    `optional:"true"`
+	Tracer     pgx.QueryTracer `optional:"true"`
+	Migrations []Migrations    `group:"store.migrations"`
+	Lifecycle  fx.Lifecycle
+}
+
+func newModuleDB(p moduleParams) (*DB, error) {
+	cfg := p.Config
+	if cfg.Logger == nil && p.Logger != nil {
+		cfg.Logger = p.Logger.With(slog.String("module", "store"))
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = p.Tracer
+	}
+	db, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.Lifecycle.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			if err := db.WaitReady(ctx); err != nil {
+				return err
+			}
+			if cfg.SkipMigrations {
+				return nil
+			}
+			_, err := Migrate(ctx, db, p.Migrations...)
+			return err
+		},
+		OnStop: func(context.Context) error {
+			db.Close()
+			return nil
+		},
+	})
+	return db, nil
+}
+
+func newHealthCheck(db *DB) dashcore.HealthCheck {
+	return dashcore.HealthCheck{Name: "database", Check: db.Check}
+}
