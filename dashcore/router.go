@@ -3,6 +3,7 @@ package dashcore
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 )
 
@@ -20,6 +21,13 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h, pattern := rt.mux.Handler(r)
 	if pattern == "" {
 		rt.unmatched(w, r, h)
+		return
+	}
+	if rt.limits.wildcardMatch(pattern, r.URL.Path) {
+		// A huma operation at "/" (or any path ending in "/") is registered
+		// as a ServeMux subtree pattern, which matches every path below it;
+		// an operation means exactly its path.
+		writeProblem(w, r, http.StatusNotFound, "no route matches "+r.Method+" "+r.URL.Path)
 		return
 	}
 	if ri := RequestInfoFrom(r.Context()); ri != nil {
@@ -94,6 +102,19 @@ func (b *bodyLimits) set(pattern string, limit int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.patterns[pattern] = limit
+}
+
+// wildcardMatch reports whether pattern is a huma operation's pattern
+// ending in "/" that matched a longer path only as a subtree.
+func (b *bodyLimits) wildcardMatch(pattern, path string) bool {
+	if !strings.HasSuffix(pattern, "/") {
+		return false
+	}
+	b.mu.RLock()
+	_, huma := b.patterns[pattern]
+	b.mu.RUnlock()
+	_, p, _ := strings.Cut(pattern, " ")
+	return huma && p != path
 }
 
 func (b *bodyLimits) forPattern(pattern string) int64 {

@@ -179,7 +179,11 @@ func connectServer(ctx context.Context, provider, adminURL string) (*pgServer, e
 	defer cancel()
 	claims, err := pgx.Connect(cctx, adminURL)
 	if err != nil {
-		return nil, fmt.Errorf("testkit: connect to the %s PostgreSQL server at %s: %w", provider, redactURL(adminURL), err)
+		hint := ""
+		if provider == ProviderEnv {
+			hint = "; check " + EnvDatabaseURL + " (it is the only provider tried when set)"
+		}
+		return nil, fmt.Errorf("testkit: connect to the %s PostgreSQL server at %s: %w%s", provider, redactURL(adminURL), err, hint)
 	}
 	var super, createdb bool
 	if err := claims.QueryRow(cctx, "SELECT rolsuper, rolcreatedb FROM pg_roles WHERE rolname = current_user").Scan(&super, &createdb); err != nil {

@@ -1,0 +1,59 @@
+// Package app composes the dashboard application from the TaylorDash
+// modules. The command in the parent directory runs it; tests start it
+// with testkit.App(t, app.Modules()).
+package app
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+	"go.uber.org/fx"
+
+	"github.com/taylordash/taylordash/dashcore"
+	"github.com/taylordash/taylordash/store"
+)
+
+// Version is the API version reported at / and in the OpenAPI document.
+const Version = "1.0.0"
+
+// Modules returns every module of the dashboard application.
+func Modules() fx.Option {
+	return fx.Options(
+		dashcore.Module,
+		store.Module,
+		fx.Supply(dashcore.Info{
+			Title:       "TaylorDash API",
+			Version:     Version,
+			Description: "The TaylorDash dashboard backend: projects, components and tasks, events, plugins.",
+		}),
+		fx.Provide(dashcore.AsRoutes(newRootRoutes)),
+	)
+}
+
+// RootBody is the body of GET /, as the original API answered it.
+type RootBody struct {
+	Message string `json:"message" example:"TaylorDash Backend API"`
+	Version string `json:"version" example:"1.0.0"`
+}
+
+type rootOutput struct {
+	Body RootBody
+}
+
+func newRootRoutes() dashcore.Routes {
+	return dashcore.Routes{
+		Name: "root",
+		Register: func(api huma.API) {
+			huma.Register(api, huma.Operation{
+				OperationID: "root",
+				Method:      http.MethodGet,
+				Path:        "/",
+				Summary:     "API name and version",
+				Tags:        []string{"meta"},
+			}, func(context.Context, *struct{}) (*rootOutput, error) {
+				return &rootOutput{Body: RootBody{Message: "TaylorDash Backend API", Version: Version}}, nil
+			})
+		},
+	}
+}
