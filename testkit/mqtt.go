@@ -89,74 +89,56 @@ func (k *kit) mqttServer(ctx context.Context) (*mqttServer, error) {
 
 // resolveMQTT tries the providers in order; k.mu is held.
 func resolveMQTT(ctx context.Context, k *kit) (*mqttServer, error) {
-	forced := forcedProvider(EnvMQTTProvider)
-	if forced != "" && !validProvider(forced, true) {
-		return nil, fmt.Errorf("testkit: %s=%q is not an MQTT provider; use env, local, binaries, testcontainers or embedded", forcedVarName(EnvMQTTProvider), forced)
+	name, u, err := resolveChain(chain{
+		service:  "MQTT",
+		forceVar: EnvMQTTProvider,
+		howTo:    "start one (mosquitto -d -c /etc/mosquitto/mosquitto.conf) or set " + EnvMQTTURL + "=tcp://host:1883",
+		providers: []provider{
+			{ProviderEnv, func() (string, string, error) {
+				u := os.Getenv(EnvMQTTURL)
+				if u == "" {
+					return "", EnvMQTTURL + " is not set", nil
+				}
+				if err := mqttHandshake(u, 3*time.Second); err != nil {
+					return "", "", fmt.Errorf("%s=%s does not answer MQTT: %w", EnvMQTTURL, u, err)
+				}
+				return u, "", nil
+			}},
+			{ProviderLocal, func() (string, string, error) {
+				u := "tcp://127.0.0.1:1883"
+				if err := mqttHandshake(u, time.Second); err != nil {
+					return "", "no MQTT broker answers on 127.0.0.1:1883 (" + err.Error() + ")", nil
+				}
+				return u, "", nil
+			}},
+			{ProviderBinaries, func() (string, string, error) {
+				if _, err := mosquittolocal.FindBinary(); err != nil {
+					return "", err.Error(), nil
+				}
+				b, err := mosquittolocal.Start(ctx, mosquittolocal.Options{DieWithParent: true})
+				if err != nil {
+					return "", "", err
+				}
+				k.stops = append(k.stops, b.Stop)
+				return b.URL(), "", nil
+			}},
+			{ProviderTestcontainers, func() (string, string, error) {
+				return startMosquittoContainer(ctx, k)
+			}},
+			{ProviderEmbedded, func() (string, string, error) {
+				u, stop, err := startEmbeddedBroker()
+				if err != nil {
+					return "", "", err
+				}
+				k.stops = append(k.stops, stop)
+				return u, "", nil
+			}},
+		},
+	})
+	if err != nil {
+		return nil, err
 	}
-	chain := []struct {
-		name string
-		f    func() (string, string, error)
-	}{
-		{ProviderEnv, func() (string, string, error) {
-			u := os.Getenv(EnvMQTTURL)
-			if u == "" {
-				return "", EnvMQTTURL + " is not set", nil
-			}
-			if err := mqttHandshake(u, 3*time.Second); err != nil {
-				return "", "", fmt.Errorf("%s=%s does not answer MQTT: %w", EnvMQTTURL, u, err)
-			}
-			return u, "", nil
-		}},
-		{ProviderLocal, func() (string, string, error) {
-			u := "tcp://127.0.0.1:1883"
-			if err := mqttHandshake(u, time.Second); err != nil {
-				return "", "no MQTT broker answers on 127.0.0.1:1883 (" + err.Error() + ")", nil
-			}
-			return u, "", nil
-		}},
-		{ProviderBinaries, func() (string, string, error) {
-			if _, err := mosquittolocal.FindBinary(); err != nil {
-				return "", err.Error(), nil
-			}
-			b, err := mosquittolocal.Start(ctx, mosquittolocal.Options{DieWithParent: true})
-			if err != nil {
-				return "", "", err
-			}
-			k.stops = append(k.stops, b.Stop)
-			return b.URL(), "", nil
-		}},
-		{ProviderTestcontainers, func() (string, string, error) {
-			return startMosquittoContainer(ctx, k)
-		}},
-		{ProviderEmbedded, func() (string, string, error) {
-			u, stop, err := startEmbeddedBroker()
-			if err != nil {
-				return "", "", err
-			}
-			k.stops = append(k.stops, stop)
-			return u, "", nil
-		}},
-	}
-	var tried []attempt
-	for _, p := range chain {
-		if forced != "" && forced != p.name {
-			continue
-		}
-		u, absent, err := p.f()
-		if err != nil {
-			return nil, fmt.Errorf("testkit: MQTT provider %s: %w", p.name, err)
-		}
-		if absent != "" {
-			if forced == p.name {
-				return nil, fmt.Errorf("testkit: MQTT provider %s was forced (%s) but is not available: %s", p.name, forcedVarName(EnvMQTTProvider), absent)
-			}
-			tried = append(tried, attempt{p.name, absent})
-			continue
-		}
-		return &mqttServer{provider: p.name, url: u}, nil
-	}
-	return nil, noServiceError("MQTT", tried,
-		"start one (mosquitto -d -c /etc/mosquitto/mosquitto.conf) or set "+EnvMQTTURL+"=tcp://host:1883")
+	return &mqttServer{provider: name, url: u}, nil
 }
 
 // mqttHandshake checks that an MQTT 3.1.1 broker answers at u: it sends a

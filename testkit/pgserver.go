@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,96 +42,117 @@ func (k *kit) postgresServer(ctx context.Context) (*pgServer, error) {
 	return k.pg, k.pgErr
 }
 
+// resolvePostgres tries the providers in order: an explicit URL, the local
+// server on the standard port, local binaries, testcontainers. k.mu is
+// held (the caller's), so stops are appended directly.
+func resolvePostgres(ctx context.Context, k *kit) (*pgServer, error) {
+	name, adminURL, err := resolveChain(chain{
+		service:  "PostgreSQL",
+		forceVar: EnvPostgresProvider,
+		howTo:    "start one (pg_ctlcluster --skip-systemctl-redirect 15 main start), set " + EnvDatabaseURL + "=postgres://user:pass@host:5432/postgres, install the server binaries (apt-get install postgresql), or start a Docker engine",
+		providers: []provider{
+			{ProviderEnv, func() (string, string, error) {
+				u := os.Getenv(EnvDatabaseURL)
+				if u == "" {
+					return "", EnvDatabaseURL + " is not set", nil
+				}
+				return u, "", nil
+			}},
+			{ProviderLocal, func() (string, string, error) {
+				if !portOpen("127.0.0.1:5432", 500*time.Millisecond) {
+					return "", "nothing listens on 127.0.0.1:5432", nil
+				}
+				u := "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+				if err := ping(ctx, u); err != nil {
+					return "", "127.0.0.1:5432 refused user postgres without a password: " + err.Error(), nil
+				}
+				return u, "", nil
+			}},
+			{ProviderBinaries, func() (string, string, error) {
+				if _, err := pglocal.FindBinDir(); err != nil {
+					return "", err.Error(), nil
+				}
+				dir, err := os.MkdirTemp("", "taylordash-testkit-pg-")
+				if err != nil {
+					return "", "", err
+				}
+				cl, err := pglocal.Start(ctx, pglocal.Options{Dir: dir, Fast: true, DieWithParent: true})
+				if err != nil {
+					_ = os.RemoveAll(dir)
+					return "", "", err
+				}
+				k.stops = append(k.stops, func(ctx context.Context) error {
+					err := cl.Stop(ctx)
+					_ = os.RemoveAll(dir)
+					return err
+				})
+				return cl.URL("postgres"), "", nil
+			}},
+			{ProviderTestcontainers, func() (string, string, error) {
+				return startPostgresContainer(ctx, k)
+			}},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connectServer(ctx, name, adminURL)
+}
+
+// provider is one way to get a service. start returns its URL, or why it
+// is absent (the chain goes on), or an error (the chain stops).
+type provider struct {
+	name  string
+	start func() (url, absent string, err error)
+}
+
+// chain is the ordered providers of one service.
+type chain struct {
+	service   string // "PostgreSQL"
+	forceVar  string // the per-service force variable
+	howTo     string // what to do when none is present
+	providers []provider
+}
+
 type attempt struct {
 	provider, result string
 }
 
-// resolvePostgres tries the providers in order: an explicit URL, the local
-// server on the standard port, local binaries, testcontainers. A provider
-// that is absent passes to the next; one that is present but fails stops
-// the chain with its error. k.mu is held (the caller's), so stops are
-// appended directly.
-func resolvePostgres(ctx context.Context, k *kit) (*pgServer, error) {
-	forced := forcedProvider(EnvPostgresProvider)
-	if forced == ProviderEmbedded {
-		forced = ""
-	}
-	if forced != "" && !validProvider(forced, false) {
-		return nil, fmt.Errorf("testkit: %s=%q is not a PostgreSQL provider; use env, local, binaries or testcontainers", EnvPostgresProvider, forced)
+// resolveChain returns the first present provider's name and URL. A
+// forced provider (see EnvProvider) is the only one tried, and its absence
+// is an error.
+func resolveChain(c chain) (name, url string, err error) {
+	forced := forcedProvider(c.forceVar)
+	known := slices.IndexFunc(c.providers, func(p provider) bool { return p.name == forced }) >= 0
+	if forced != "" && !known {
+		if os.Getenv(c.forceVar) == "" && forced == ProviderEmbedded {
+			forced = "" // embedded serves MQTT only; the other service keeps its chain
+		} else {
+			names := make([]string, len(c.providers))
+			for i, p := range c.providers {
+				names[i] = p.name
+			}
+			return "", "", fmt.Errorf("testkit: %s=%q is not a %s provider; use %s", forcedVarName(c.forceVar), forced, c.service, strings.Join(names, ", "))
+		}
 	}
 	var tried []attempt
-	// try runs one provider; done means the chain ends here.
-	try := func(name string, f func() (string, string, error)) (srv *pgServer, done bool, err error) {
-		if forced != "" && forced != name {
-			return nil, false, nil
+	for _, p := range c.providers {
+		if forced != "" && forced != p.name {
+			continue
 		}
-		adminURL, absent, err := f()
+		u, absent, err := p.start()
 		if err != nil {
-			return nil, true, fmt.Errorf("testkit: PostgreSQL provider %s: %w", name, err)
+			return "", "", fmt.Errorf("testkit: %s provider %s: %w", c.service, p.name, err)
 		}
-		if absent != "" {
-			if forced == name {
-				return nil, true, fmt.Errorf("testkit: PostgreSQL provider %s was forced (%s) but is not available: %s", name, forcedVarName(EnvPostgresProvider), absent)
-			}
-			tried = append(tried, attempt{name, absent})
-			return nil, false, nil
+		if absent == "" {
+			return p.name, u, nil
 		}
-		srv, err = connectServer(ctx, name, adminURL)
-		return srv, true, err
-	}
-
-	chain := []struct {
-		name string
-		f    func() (string, string, error)
-	}{
-		{ProviderEnv, func() (string, string, error) {
-			u := os.Getenv(EnvDatabaseURL)
-			if u == "" {
-				return "", EnvDatabaseURL + " is not set", nil
-			}
-			return u, "", nil
-		}},
-		{ProviderLocal, func() (string, string, error) {
-			if !portOpen("127.0.0.1:5432", 500*time.Millisecond) {
-				return "", "nothing listens on 127.0.0.1:5432", nil
-			}
-			u := "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-			if err := ping(ctx, u); err != nil {
-				return "", "127.0.0.1:5432 refused user postgres without a password: " + err.Error(), nil
-			}
-			return u, "", nil
-		}},
-		{ProviderBinaries, func() (string, string, error) {
-			if _, err := pglocal.FindBinDir(); err != nil {
-				return "", err.Error(), nil
-			}
-			dir, err := os.MkdirTemp("", "taylordash-testkit-pg-")
-			if err != nil {
-				return "", "", err
-			}
-			cl, err := pglocal.Start(ctx, pglocal.Options{Dir: dir, Fast: true, DieWithParent: true})
-			if err != nil {
-				_ = os.RemoveAll(dir)
-				return "", "", err
-			}
-			k.stops = append(k.stops, func(ctx context.Context) error {
-				err := cl.Stop(ctx)
-				_ = os.RemoveAll(dir)
-				return err
-			})
-			return cl.URL("postgres"), "", nil
-		}},
-		{ProviderTestcontainers, func() (string, string, error) {
-			return startPostgresContainer(ctx, k)
-		}},
-	}
-	for _, p := range chain {
-		if srv, done, err := try(p.name, p.f); done {
-			return srv, err
+		if forced == p.name {
+			return "", "", fmt.Errorf("testkit: %s provider %s was forced (%s) but is not available: %s", c.service, p.name, forcedVarName(c.forceVar), absent)
 		}
+		tried = append(tried, attempt{p.name, absent})
 	}
-	return nil, noServiceError("PostgreSQL", tried,
-		"start one (pg_ctlcluster --skip-systemctl-redirect 15 main start), set "+EnvDatabaseURL+"=postgres://user:pass@host:5432/postgres, install the server binaries (apt-get install postgresql), or start a Docker engine")
+	return "", "", noServiceError(c.service, tried, c.howTo)
 }
 
 func forcedVarName(serviceVar string) string {
@@ -138,16 +160,6 @@ func forcedVarName(serviceVar string) string {
 		return serviceVar
 	}
 	return EnvProvider
-}
-
-func validProvider(p string, mqtt bool) bool {
-	switch p {
-	case ProviderEnv, ProviderLocal, ProviderBinaries, ProviderTestcontainers:
-		return true
-	case ProviderEmbedded:
-		return mqtt
-	}
-	return false
 }
 
 func noServiceError(service string, tried []attempt, howTo string) error {
