@@ -14,7 +14,6 @@
 package mosquittolocal
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,12 +22,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/taylordash/taylordash/internal/childproc"
 )
 
 // defaultBinary is where Debian's mosquitto package installs the broker.
@@ -74,18 +74,11 @@ type Broker struct {
 	confDir       string
 	confPath      string
 	dieWithParent bool
-	logs          *logBuffer
+	logs          *childproc.LogTail
 
 	mu      sync.Mutex
-	proc    *process // nil after a failed Restart
+	proc    *childproc.Process // the current run of mosquitto; nil after a failed Restart
 	stopped bool
-}
-
-// process is one run of the mosquitto binary.
-type process struct {
-	pid     int
-	done    chan struct{} // closed when the process has exited
-	waitErr error         // cmd.Wait result, valid after done is closed
 }
 
 // Start writes a config file in a temp dir, starts mosquitto -c FILE as a child, and waits until a TCP connection to the port succeeds (poll 20ms, respect ctx; on early exit return an error with the last log lines). A non-zero Port that is already in use is reported before starting the broker, so that another listener on it is never mistaken for the broker. When Port is 0 and the picked port is taken by the time the broker binds it, Start retries with another port.
@@ -116,16 +109,16 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		confDir:       confDir,
 		confPath:      filepath.Join(confDir, "mosquitto.conf"),
 		dieWithParent: opts.DieWithParent,
-		logs:          newLogBuffer(opts.Log, logTailLines),
+		logs:          childproc.NewLogTail(opts.Log, logTailLines),
 	}
 
 	const maxAttempts = 3
 	for attempt := 1; ; attempt++ {
 		port := opts.Port
 		if port == 0 {
-			if port, err = freePort(); err != nil {
+			if port, err = childproc.FreePort(); err != nil {
 				os.RemoveAll(confDir)
-				return nil, err
+				return nil, fmt.Errorf("mosquittolocal: finding a free port: %w", err)
 			}
 		}
 		conf := generateConfig(port, persistDir, opts.Config)
@@ -186,17 +179,15 @@ func (b *Broker) startProcess(ctx context.Context, checkPort bool) (portTaken bo
 	cmd.Dir = b.confDir
 	cmd.Stdout = b.logs
 	cmd.Stderr = b.logs
-	cmd.WaitDelay = 3 * time.Second
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var deathSignal syscall.Signal
 	if b.dieWithParent {
-		cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
+		deathSignal = syscall.SIGTERM
 	}
-	b.logs.mark()
-	p := &process{done: make(chan struct{})}
-	if err := startAndWait(cmd, p); err != nil {
+	b.logs.Mark()
+	p, err := childproc.Start(cmd, deathSignal)
+	if err != nil {
 		return false, fmt.Errorf("mosquittolocal: starting %s: %w", b.binary, err)
 	}
-	p.pid = cmd.Process.Pid
 	b.proc = p
 
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port))
@@ -213,48 +204,18 @@ func (b *Broker) startProcess(ctx context.Context, checkPort bool) (portTaken bo
 		lastErr = err
 
 		select {
-		case <-p.done:
+		case <-p.Done():
 			b.proc = nil
-			tail := b.logs.tailSinceMark()
+			tail := b.logs.TailSinceMark()
 			portTaken := strings.Contains(tail, "Address already in use")
-			return portTaken, fmt.Errorf("mosquittolocal: mosquitto on port %d exited during startup (%v); log:\n%s", b.port, p.waitErr, tail)
+			return portTaken, fmt.Errorf("mosquittolocal: mosquitto on port %d exited during startup (%v); log:\n%s", b.port, p.Err(), tail)
 		case <-ctx.Done():
-			p.kill()
+			p.Kill()
 			b.proc = nil
-			return false, fmt.Errorf("mosquittolocal: waiting for mosquitto on port %d: %w (last dial error: %v); log:\n%s", b.port, ctx.Err(), lastErr, b.logs.tailSinceMark())
+			return false, fmt.Errorf("mosquittolocal: waiting for mosquitto on port %d: %w (last dial error: %v); log:\n%s", b.port, ctx.Err(), lastErr, b.logs.TailSinceMark())
 		case <-ticker.C:
 		}
 	}
-}
-
-// startAndWait starts cmd and, in a goroutine, waits for it to exit, then
-// records the result in p and closes p.done.
-//
-// Pdeathsig fires when the OS thread that forked the child exits, not the
-// process (https://go.dev/issue/27505). The goroutine therefore forks the
-// child while locked to its thread and keeps the lock until the child has
-// exited, so that thread cannot be reused and torn down by other code.
-func startAndWait(cmd *exec.Cmd, p *process) error {
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			runtime.UnlockOSThread()
-			started <- err
-			return
-		}
-		started <- nil
-		p.waitErr = cmd.Wait()
-		runtime.UnlockOSThread()
-		close(p.done)
-	}()
-	return <-started
-}
-
-// kill SIGKILLs the process and waits for it to exit.
-func (p *process) kill() {
-	syscall.Kill(-p.pid, syscall.SIGKILL)
-	<-p.done
 }
 
 // URL returns the broker's address, tcp://127.0.0.1:PORT.
@@ -298,109 +259,23 @@ func (b *Broker) stopProcess(ctx context.Context) error {
 	b.proc = nil
 
 	select {
-	case <-p.done:
-		return fmt.Errorf("mosquittolocal: mosquitto on port %d exited unexpectedly (%v); log:\n%s", b.port, p.waitErr, b.logs.tail())
+	case <-p.Done():
+		return fmt.Errorf("mosquittolocal: mosquitto on port %d exited unexpectedly (%v); log:\n%s", b.port, p.Err(), b.logs.Tail())
 	default:
 	}
 
-	if err := syscall.Kill(p.pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
-		p.kill()
-		return fmt.Errorf("mosquittolocal: signalling mosquitto (pid %d): %w", p.pid, err)
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		p.Kill()
+		return fmt.Errorf("mosquittolocal: signalling mosquitto (pid %d): %w", p.Pid(), err)
 	}
 	select {
-	case <-p.done:
-		if p.waitErr != nil {
-			return fmt.Errorf("mosquittolocal: mosquitto on port %d: %w; log:\n%s", b.port, p.waitErr, b.logs.tail())
+	case <-p.Done():
+		if err := p.Err(); err != nil {
+			return fmt.Errorf("mosquittolocal: mosquitto on port %d: %w; log:\n%s", b.port, err, b.logs.Tail())
 		}
 		return nil
 	case <-ctx.Done():
-		p.kill()
+		p.Kill()
 		return fmt.Errorf("mosquittolocal: mosquitto on port %d did not shut down in time and was killed: %w", b.port, ctx.Err())
 	}
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("mosquittolocal: finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// logBuffer forwards output to an optional writer and keeps the last lines.
-type logBuffer struct {
-	mu      sync.Mutex
-	w       io.Writer
-	max     int
-	lines   []string
-	partial []byte
-	total   int // lines ever completed
-	marked  int // total at the last mark
-}
-
-func newLogBuffer(w io.Writer, max int) *logBuffer {
-	return &logBuffer{w: w, max: max}
-}
-
-// Write implements io.Writer. It never fails, so the broker's output pipe is
-// always drained.
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.w != nil {
-		b.w.Write(p) // a failing log writer must not stall the broker
-	}
-	rest := p
-	for {
-		i := bytes.IndexByte(rest, '\n')
-		if i < 0 {
-			b.partial = append(b.partial, rest...)
-			break
-		}
-		line := string(append(b.partial, rest[:i]...))
-		b.partial = b.partial[:0]
-		rest = rest[i+1:]
-		b.lines = append(b.lines, line)
-		b.total++
-		if len(b.lines) > b.max {
-			b.lines = b.lines[len(b.lines)-b.max:]
-		}
-	}
-	return len(p), nil
-}
-
-// mark remembers the current position, so tailSinceMark reports only the
-// output of the current start attempt.
-func (b *logBuffer) mark() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.marked = b.total
-	b.partial = b.partial[:0]
-}
-
-// tail returns the kept lines.
-func (b *logBuffer) tail() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.joinLocked(len(b.lines))
-}
-
-// tailSinceMark returns the kept lines written since the last mark.
-func (b *logBuffer) tailSinceMark() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.joinLocked(min(b.total-b.marked, len(b.lines)))
-}
-
-func (b *logBuffer) joinLocked(n int) string {
-	lines := b.lines[len(b.lines)-n:]
-	if len(b.partial) > 0 {
-		lines = append(lines[:len(lines):len(lines)], string(b.partial))
-	}
-	if len(lines) == 0 {
-		return "(no output)"
-	}
-	return strings.Join(lines, "\n")
 }

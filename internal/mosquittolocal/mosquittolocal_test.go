@@ -1,52 +1,20 @@
 package mosquittolocal
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/taylordash/taylordash/internal/childproc/childproctest"
 )
-
-// syncBuffer is a goroutine-safe log sink whose content is printed when the
-// test fails.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func testLog(t *testing.T) *syncBuffer {
-	b := &syncBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("broker log:\n%s", b.String())
-		}
-	})
-	return b
-}
 
 func startBroker(t *testing.T, opts Options) *Broker {
 	t.Helper()
@@ -142,7 +110,7 @@ func TestFindBinary(t *testing.T) {
 func TestStartRestartStop(t *testing.T) {
 	goroutinesBefore := runtime.NumGoroutine()
 	ctx := context.Background()
-	b := startBroker(t, Options{DieWithParent: true, Log: testLog(t)})
+	b := startBroker(t, Options{DieWithParent: true, Log: childproctest.Log(t, "broker")})
 	if want := "tcp://127.0.0.1:" + strconv.Itoa(b.Port()); b.URL() != want {
 		t.Errorf("URL() = %q, want %q", b.URL(), want)
 	}
@@ -173,20 +141,7 @@ func TestStartRestartStop(t *testing.T) {
 	if err := b.Restart(ctx); err == nil {
 		t.Error("Restart after Stop succeeded")
 	}
-	checkGoroutines(t, goroutinesBefore)
-}
-
-// checkGoroutines fails if more than want goroutines remain.
-func checkGoroutines(t *testing.T, want int) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > want {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines left, want %d:\n%s", runtime.NumGoroutine(), want, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	childproctest.CheckGoroutines(t, goroutinesBefore)
 }
 
 // TestPersistence checks that a retained message survives Restart when
@@ -197,7 +152,7 @@ func TestPersistence(t *testing.T) {
 	b := startBroker(t, Options{
 		PersistenceDir: t.TempDir(),
 		Config:         "retain_available true",
-		Log:            testLog(t),
+		Log:            childproctest.Log(t, "broker"),
 	})
 
 	pub := mqttConnect(t, b, "mosquittolocal-pub")
@@ -232,12 +187,7 @@ func TestPersistence(t *testing.T) {
 
 func TestPortTaken(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	port := l.Addr().(*net.TCPAddr).Port
+	port := childproctest.TakenPort(t)
 	b, err := Start(context.Background(), Options{Port: port})
 	if err == nil {
 		b.Stop(context.Background())
@@ -272,74 +222,17 @@ func TestHelperProcess(t *testing.T) {
 	}
 	b, err := Start(context.Background(), Options{DieWithParent: true})
 	if err != nil {
-		fmt.Println("MOSQUITTOLOCAL_HELPER_ERROR", err)
-		os.Exit(1)
+		childproctest.ReportError(err)
 	}
-	fmt.Printf("MOSQUITTOLOCAL_HELPER_PID %d %s\n", b.proc.pid, b.confDir)
-	time.Sleep(time.Minute)
-	os.Exit(2)
+	childproctest.ReportChild(b.proc.Pid(), b.confDir)
 }
 
 func TestDieWithParent(t *testing.T) {
 	t.Parallel()
-	helper := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-	helper.Env = append(os.Environ(), helperEnv+"=1")
-	helper.Stderr = os.Stderr
-	out, err := helper.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	parent, pid, confDir := childproctest.StartParent(t, helperEnv+"=1")
+	// The killed helper cannot remove its config dir.
+	if strings.HasPrefix(confDir, os.TempDir()) {
+		t.Cleanup(func() { os.RemoveAll(confDir) })
 	}
-	if err := helper.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer helper.Process.Kill()
-
-	pid := 0
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line := sc.Text()
-		if s, ok := strings.CutPrefix(line, "MOSQUITTOLOCAL_HELPER_PID "); ok {
-			pidStr, confDir, _ := strings.Cut(s, " ")
-			pid, _ = strconv.Atoi(pidStr)
-			if strings.HasPrefix(confDir, os.TempDir()) {
-				t.Cleanup(func() { os.RemoveAll(confDir) })
-			}
-			break
-		}
-		if strings.HasPrefix(line, "MOSQUITTOLOCAL_HELPER_ERROR") {
-			t.Fatal(line)
-		}
-	}
-	if pid == 0 {
-		t.Fatalf("helper printed no broker pid (scan err %v)", sc.Err())
-	}
-
-	helper.Process.Signal(syscall.SIGKILL)
-	helper.Wait()
-	began := time.Now()
-	deadline := began.Add(10 * time.Second)
-	for processAlive(pid) {
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("broker pid %d still running 10s after its parent died", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Logf("broker exited %v after its parent was killed", time.Since(began).Round(time.Millisecond))
-}
-
-// processAlive reports whether pid exists and is not a zombie.
-func processAlive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	// Format: pid (comm) state ...
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
-		return stat[i+2] != 'Z'
-	}
-	return true
+	childproctest.KillParent(t, parent, pid, 10*time.Second)
 }

@@ -20,13 +20,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,6 +33,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/taylordash/taylordash/internal/childproc"
 )
 
 // serverUser is the OS user initdb and postgres run as when the current
@@ -134,11 +134,8 @@ type Cluster struct {
 	dir     string
 	port    int
 	sockDir string
-	pid     int
-	logs    *logBuffer
-
-	done    chan struct{} // closed when the server process has exited
-	waitErr error         // cmd.Wait result, valid after done is closed
+	proc    *childproc.Process
+	logs    *childproc.LogTail
 
 	stopMu  sync.Mutex
 	stopped bool
@@ -163,7 +160,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	logs := newLogBuffer(opts.Log, logTailLines)
+	logs := childproc.NewLogTail(opts.Log, logTailLines)
 
 	if err := prepareDataDir(dir, cred); err != nil {
 		return nil, err
@@ -183,8 +180,8 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	for attempt := 1; ; attempt++ {
 		port := opts.Port
 		if port == 0 {
-			if port, err = freePort(); err != nil {
-				return nil, err
+			if port, err = childproc.FreePort(); err != nil {
+				return nil, fmt.Errorf("pglocal: finding a free port: %w", err)
 			}
 		}
 		c, portTaken, err := start(ctx, opts, binDir, dir, port, cred, logs)
@@ -199,7 +196,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 
 // start runs one attempt of starting the server on port. portTaken reports
 // whether it failed because the port was in use.
-func start(ctx context.Context, opts Options, binDir, dir string, port int, cred *syscall.Credential, logs *logBuffer) (c *Cluster, portTaken bool, err error) {
+func start(ctx context.Context, opts Options, binDir, dir string, port int, cred *syscall.Credential, logs *childproc.LogTail) (c *Cluster, portTaken bool, err error) {
 	sockDir, err := makeSocketDir(cred)
 	if err != nil {
 		return nil, false, err
@@ -223,61 +220,34 @@ func start(ctx context.Context, opts Options, binDir, dir string, port int, cred
 	cmd.Env = childEnv()
 	cmd.Stdout = logs
 	cmd.Stderr = logs
-	// Bounds cmd.Wait if some grandchild keeps the output pipe open.
-	cmd.WaitDelay = 3 * time.Second
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: cred,
-		// Own process group, so the SIGKILL fallback reaches every backend.
-		Setpgid: true,
-	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	var deathSignal syscall.Signal
 	if opts.DieWithParent {
-		cmd.SysProcAttr.Pdeathsig = syscall.SIGINT
+		deathSignal = syscall.SIGINT // fast shutdown
 	}
 
+	logs.Mark()
+	// In its own process group (see childproc.Start), so that the SIGKILL
+	// fallback reaches every backend.
+	proc, err := childproc.Start(cmd, deathSignal)
+	if err != nil {
+		os.RemoveAll(sockDir)
+		return nil, false, fmt.Errorf("pglocal: starting postgres in %s: %w", dir, err)
+	}
 	c = &Cluster{
 		dir:     dir,
 		port:    port,
 		sockDir: sockDir,
+		proc:    proc,
 		logs:    logs,
-		done:    make(chan struct{}),
 	}
-	logs.mark()
-	if err := startAndWait(cmd, c); err != nil {
-		os.RemoveAll(sockDir)
-		return nil, false, fmt.Errorf("pglocal: starting postgres in %s: %w", dir, err)
-	}
-	c.pid = cmd.Process.Pid
 
 	if portTaken, err := c.waitReady(ctx); err != nil {
-		c.kill()
+		c.proc.Kill()
 		os.RemoveAll(sockDir)
 		return nil, portTaken, err
 	}
 	return c, false, nil
-}
-
-// startAndWait starts cmd and, in a goroutine, waits for it to exit, then
-// records the result in c and closes c.done.
-//
-// Pdeathsig fires when the OS thread that forked the child exits, not the
-// process (https://go.dev/issue/27505). The goroutine therefore forks the
-// child while locked to its thread and keeps the lock until the child has
-// exited, so that thread cannot be reused and torn down by other code.
-func startAndWait(cmd *exec.Cmd, c *Cluster) error {
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			runtime.UnlockOSThread()
-			started <- err
-			return
-		}
-		started <- nil
-		c.waitErr = cmd.Wait()
-		runtime.UnlockOSThread()
-		close(c.done)
-	}()
-	return <-started
 }
 
 // waitReady polls until the server accepts a connection, the server exits or
@@ -299,12 +269,12 @@ func (c *Cluster) waitReady(ctx context.Context) (portTaken bool, err error) {
 		lastErr = err
 
 		select {
-		case <-c.done:
-			tail := c.logs.tailSinceMark()
+		case <-c.proc.Done():
+			tail := c.logs.TailSinceMark()
 			portTaken := strings.Contains(tail, "could not bind") || strings.Contains(tail, "Address already in use")
-			return portTaken, fmt.Errorf("pglocal: postgres in %s on port %d exited during startup (%v); log:\n%s", c.dir, c.port, c.waitErr, tail)
+			return portTaken, fmt.Errorf("pglocal: postgres in %s on port %d exited during startup (%v); log:\n%s", c.dir, c.port, c.proc.Err(), tail)
 		case <-ctx.Done():
-			return false, fmt.Errorf("pglocal: waiting for postgres in %s on port %d: %w (last connect error: %v); log:\n%s", c.dir, c.port, ctx.Err(), lastErr, c.logs.tailSinceMark())
+			return false, fmt.Errorf("pglocal: waiting for postgres in %s on port %d: %w (last connect error: %v); log:\n%s", c.dir, c.port, ctx.Err(), lastErr, c.logs.TailSinceMark())
 		case <-ticker.C:
 		}
 	}
@@ -329,31 +299,25 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	defer os.RemoveAll(c.sockDir)
 
 	select {
-	case <-c.done:
-		return fmt.Errorf("pglocal: postgres in %s exited unexpectedly before Stop (%v); log:\n%s", c.dir, c.waitErr, c.logs.tail())
+	case <-c.proc.Done():
+		return fmt.Errorf("pglocal: postgres in %s exited unexpectedly before Stop (%v); log:\n%s", c.dir, c.proc.Err(), c.logs.Tail())
 	default:
 	}
 
-	if err := syscall.Kill(c.pid, syscall.SIGINT); err != nil && !errors.Is(err, syscall.ESRCH) {
-		c.kill()
-		return fmt.Errorf("pglocal: signalling postgres (pid %d): %w", c.pid, err)
+	if err := c.proc.Signal(syscall.SIGINT); err != nil {
+		c.proc.Kill()
+		return fmt.Errorf("pglocal: signalling postgres (pid %d): %w", c.proc.Pid(), err)
 	}
 	select {
-	case <-c.done:
-		if c.waitErr != nil {
-			return fmt.Errorf("pglocal: postgres in %s: %w; log:\n%s", c.dir, c.waitErr, c.logs.tail())
+	case <-c.proc.Done():
+		if err := c.proc.Err(); err != nil {
+			return fmt.Errorf("pglocal: postgres in %s: %w; log:\n%s", c.dir, err, c.logs.Tail())
 		}
 		return nil
 	case <-ctx.Done():
-		c.kill()
+		c.proc.Kill()
 		return fmt.Errorf("pglocal: postgres in %s did not shut down in time and was killed: %w", c.dir, ctx.Err())
 	}
-}
-
-// kill SIGKILLs the server's process group and waits for the server to exit.
-func (c *Cluster) kill() {
-	syscall.Kill(-c.pid, syscall.SIGKILL)
-	<-c.done
 }
 
 // serverCredential returns the credential to run initdb and postgres with:
@@ -441,7 +405,7 @@ func containsUint32(s []uint32, v uint32) bool {
 }
 
 // initdb creates a cluster in dir.
-func initdb(ctx context.Context, binDir, dir string, cred *syscall.Credential, logs *logBuffer) error {
+func initdb(ctx context.Context, binDir, dir string, cred *syscall.Credential, logs *childproc.LogTail) error {
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "initdb"),
 		"-D", dir,
 		"-U", superuser,
@@ -528,90 +492,4 @@ func childEnv() []string {
 		}
 	}
 	return env
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pglocal: finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// logBuffer forwards output to an optional writer and keeps the last lines.
-type logBuffer struct {
-	mu      sync.Mutex
-	w       io.Writer
-	max     int
-	lines   []string
-	partial []byte
-	total   int // lines ever completed
-	marked  int // total at the last mark
-}
-
-func newLogBuffer(w io.Writer, max int) *logBuffer {
-	return &logBuffer{w: w, max: max}
-}
-
-// Write implements io.Writer. It never fails, so the server's output pipe is
-// always drained.
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.w != nil {
-		b.w.Write(p) // a failing log writer must not stall the server
-	}
-	rest := p
-	for {
-		i := bytes.IndexByte(rest, '\n')
-		if i < 0 {
-			b.partial = append(b.partial, rest...)
-			break
-		}
-		line := string(append(b.partial, rest[:i]...))
-		b.partial = b.partial[:0]
-		rest = rest[i+1:]
-		b.lines = append(b.lines, line)
-		b.total++
-		if len(b.lines) > b.max {
-			b.lines = b.lines[len(b.lines)-b.max:]
-		}
-	}
-	return len(p), nil
-}
-
-// mark remembers the current position, so tailSinceMark reports only the
-// output of the current start attempt.
-func (b *logBuffer) mark() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.marked = b.total
-	b.partial = b.partial[:0]
-}
-
-// tail returns the kept lines.
-func (b *logBuffer) tail() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.joinLocked(len(b.lines))
-}
-
-// tailSinceMark returns the kept lines written since the last mark.
-func (b *logBuffer) tailSinceMark() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.joinLocked(min(b.total-b.marked, len(b.lines)))
-}
-
-func (b *logBuffer) joinLocked(n int) string {
-	lines := b.lines[len(b.lines)-n:]
-	if len(b.partial) > 0 {
-		lines = append(lines[:len(lines):len(lines)], string(b.partial))
-	}
-	if len(lines) == 0 {
-		return "(no output)"
-	}
-	return strings.Join(lines, "\n")
 }

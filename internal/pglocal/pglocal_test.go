@@ -1,24 +1,21 @@
 package pglocal
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/taylordash/taylordash/internal/childproc/childproctest"
 )
 
 // newDataDir returns a fresh directory for a cluster. It is made with
@@ -33,35 +30,6 @@ func newDataDir(t *testing.T) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
-}
-
-// syncBuffer is a goroutine-safe log sink whose content is printed when the
-// test fails.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func testLog(t *testing.T) *syncBuffer {
-	b := &syncBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("server log:\n%s", b.String())
-		}
-	})
-	return b
 }
 
 func startCluster(t *testing.T, opts Options) *Cluster {
@@ -141,7 +109,7 @@ func TestVersionLess(t *testing.T) {
 func TestStartStopRestart(t *testing.T) {
 	goroutinesBefore := runtime.NumGoroutine()
 	dir := newDataDir(t)
-	opts := Options{Dir: dir, Fast: true, DieWithParent: true, Log: testLog(t)}
+	opts := Options{Dir: dir, Fast: true, DieWithParent: true, Log: childproctest.Log(t, "server")}
 	ctx := context.Background()
 
 	c := startCluster(t, opts) // includes initdb
@@ -194,30 +162,12 @@ func TestStartStopRestart(t *testing.T) {
 
 	conn.Close(ctx)
 	conn2.Close(ctx)
-	checkGoroutines(t, goroutinesBefore)
-}
-
-// checkGoroutines fails if more than want goroutines remain.
-func checkGoroutines(t *testing.T, want int) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > want {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines left, want %d:\n%s", runtime.NumGoroutine(), want, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	childproctest.CheckGoroutines(t, goroutinesBefore)
 }
 
 func TestPortTaken(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	port := l.Addr().(*net.TCPAddr).Port
+	port := childproctest.TakenPort(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -265,83 +215,23 @@ func TestHelperProcess(t *testing.T) {
 	}
 	c, err := Start(context.Background(), Options{Dir: dir, Fast: true, DieWithParent: true})
 	if err != nil {
-		fmt.Println("PGLOCAL_HELPER_ERROR", err)
-		os.Exit(1)
+		childproctest.ReportError(err)
 	}
-	fmt.Printf("PGLOCAL_HELPER_PID %d %s\n", c.pid, c.sockDir)
-	time.Sleep(time.Minute)
-	os.Exit(2)
+	childproctest.ReportChild(c.proc.Pid(), c.sockDir)
 }
 
 func TestDieWithParent(t *testing.T) {
 	t.Parallel()
 	dir := newDataDir(t)
-	helper := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-	helper.Env = append(os.Environ(), helperEnv+"="+dir)
-	helper.Stderr = os.Stderr
-	out, err := helper.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := helper.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer helper.Process.Kill()
-
-	pid := 0
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line := sc.Text()
-		if s, ok := strings.CutPrefix(line, "PGLOCAL_HELPER_PID "); ok {
-			pidStr, sockDir, _ := strings.Cut(s, " ")
-			pid, _ = strconv.Atoi(pidStr)
-			// The killed helper cannot remove its socket dir.
-			if strings.HasPrefix(sockDir, "/tmp/pgl") || strings.HasPrefix(sockDir, filepath.Join(os.TempDir(), "pgl")) {
-				t.Cleanup(func() { os.RemoveAll(sockDir) })
-			}
-			break
-		}
-		if strings.HasPrefix(line, "PGLOCAL_HELPER_ERROR") {
-			t.Fatal(line)
-		}
-	}
-	if pid == 0 {
-		t.Fatalf("helper printed no server pid (scan err %v)", sc.Err())
-	}
-	if !processAlive(pid) {
-		t.Fatalf("server pid %d not running", pid)
+	parent, pid, sockDir := childproctest.StartParent(t, helperEnv+"="+dir)
+	// The killed helper cannot remove its socket dir.
+	if strings.HasPrefix(sockDir, "/tmp/pgl") || strings.HasPrefix(sockDir, filepath.Join(os.TempDir(), "pgl")) {
+		t.Cleanup(func() { os.RemoveAll(sockDir) })
 	}
 
 	// Crash the parent: the server must shut itself down.
-	helper.Process.Signal(syscall.SIGKILL)
-	helper.Wait()
-	began := time.Now()
-	deadline := began.Add(20 * time.Second)
-	for processAlive(pid) {
-		if time.Now().After(deadline) {
-			syscall.Kill(-pid, syscall.SIGKILL)
-			t.Fatalf("server pid %d still running 20s after its parent died", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Logf("server exited %v after its parent was killed", time.Since(began).Round(time.Millisecond))
+	childproctest.KillParent(t, parent, pid, 20*time.Second)
 	if _, err := os.Stat(filepath.Join(dir, "postmaster.pid")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("postmaster.pid still present after the server's shutdown (err %v)", err)
 	}
-}
-
-// processAlive reports whether pid exists and is not a zombie.
-func processAlive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	// Format: pid (comm) state ...
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
-		return stat[i+2] != 'Z'
-	}
-	return true
 }
