@@ -21,7 +21,8 @@ type Config struct {
 	// postgres://user:pass@host:5432/db?sslmode=verify-full. Required.
 	URL string `env:"DATABASE_URL" secret:"true" expect:"a PostgreSQL URL such as postgres://user:pass@host:5432/db"`
 	// MinConns is the number of connections kept open even when idle.
-	// Zero means the default (5); -1 keeps none.
+	// Zero means the default: 5, or MaxConns if that is lower. -1 keeps
+	// none.
 	MinConns int32 `env:"DATABASE_MIN_CONNS"`
 	// MaxConns caps the pool. Zero means the default (20).
 	MaxConns int32 `env:"DATABASE_MAX_CONNS"`
@@ -34,8 +35,9 @@ type Config struct {
 	MaxConnLifetime time.Duration `env:"DATABASE_MAX_CONN_LIFETIME"`
 	// MaxConnIdleTime closes connections idle for longer than this.
 	MaxConnIdleTime time.Duration `env:"DATABASE_MAX_CONN_IDLE_TIME"`
-	// StartupTimeout is how long Start waits for the server to answer,
-	// retrying with backoff, before giving up.
+	// StartupTimeout is how long Open, WaitReady and the module's start
+	// wait for the server to answer, retrying with backoff, before giving
+	// up.
 	StartupTimeout time.Duration `env:"DATABASE_STARTUP_TIMEOUT"`
 	// SkipMigrations leaves the schema alone at start (run `migrate`
 	// separately, e.g. from a deploy job).
@@ -47,11 +49,14 @@ type Config struct {
 	Tracer pgx.QueryTracer
 }
 
+// defaultMinConns is the idle connections kept when MinConns is zero
+// (capped at MaxConns).
+const defaultMinConns = 5
+
 // WithDefaults returns a copy of c with zero fields set to their defaults.
+// MinConns stays zero: its default depends on MaxConns (see
+// EffectiveMinConns), so that setting only MaxConns low works.
 func (c Config) WithDefaults() Config {
-	if c.MinConns == 0 {
-		c.MinConns = 5
-	}
 	if c.MaxConns == 0 {
 		c.MaxConns = 20
 	}
@@ -73,6 +78,20 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// EffectiveMinConns is the number of idle connections the pool keeps for
+// c: MinConns if positive, none for -1, else the default capped at
+// MaxConns.
+func (c Config) EffectiveMinConns() int32 {
+	switch {
+	case c.MinConns > 0:
+		return c.MinConns
+	case c.MinConns < 0:
+		return 0
+	default:
+		return min(defaultMinConns, max(c.MaxConns, 1))
+	}
+}
+
 // Validate reports every field that cannot work, naming the field and the
 // fix. It checks c as given; call it on c.WithDefaults().
 func (c Config) Validate() error {
@@ -91,6 +110,7 @@ func (c Config) Validate() error {
 	if c.MaxConns < 1 {
 		bad("MaxConns", "must be at least 1")
 	} else if c.MinConns > c.MaxConns {
+		// An explicit MinConns only: the default is capped at MaxConns.
 		bad("MaxConns", fmt.Sprintf("must be at least MinConns (%d): raise it or lower MinConns", c.MinConns))
 	}
 	for _, d := range []struct {

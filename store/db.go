@@ -33,7 +33,7 @@ func New(cfg Config) (*DB, error) {
 	if err != nil { // unreachable after Validate, kept for safety
 		return nil, fmt.Errorf("store: parse URL: %s", redactParseError(err))
 	}
-	pc.MinConns = max(cfg.MinConns, 0)
+	pc.MinConns = cfg.EffectiveMinConns()
 	pc.MaxConns = cfg.MaxConns
 	pc.HealthCheckPeriod = cfg.HealthCheckPeriod
 	pc.MaxConnLifetime = cfg.MaxConnLifetime

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -21,9 +22,10 @@ var ErrNotFound = fmt.Errorf("store: %w", dashcore.ErrNotFound)
 // become dashcore.ErrConflict; check, not-null and value-too-long
 // violations become dashcore.ErrInvalid; malformed input text (a bad UUID)
 // becomes dashcore.ErrBadRequest; transient failures (serialization,
-// deadlock, connection loss) become dashcore.ErrUnavailable. The original
-// error stays in the chain (errors.As finds the *pgconn.PgError); public
-// messages never include it. Other errors are returned unchanged.
+// deadlock, connection loss) and timeouts (context.DeadlineExceeded)
+// become dashcore.ErrUnavailable. The original error stays in the chain
+// (errors.As finds the *pgconn.PgError); public messages never include
+// it. Other errors, context.Canceled included, are returned unchanged.
 func MapError(err error) error {
 	if err == nil {
 		return nil
@@ -42,7 +44,7 @@ func MapError(err error) error {
 			return fmt.Errorf("%w: %w", dashcore.ErrBadRequest, err)
 		}
 	}
-	if IsRetryable(err) {
+	if IsRetryable(err) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%w: %w", dashcore.ErrUnavailable, err)
 	}
 	return err
@@ -61,8 +63,12 @@ func IsForeignKeyViolation(err error) bool { return hasCode(err, "23503") }
 // lost connection. Retry whole transactions (see Tx), not single
 // statements of one: a write outside a transaction whose connection broke
 // may or may not have been applied.
+//
+// An error caused by the caller's context (cancelled, or past its
+// deadline) is not retryable: under that context the work fails again at
+// once, and a retry loop would spin.
 func IsRetryable(err error) bool {
-	if err == nil {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	var pe *pgconn.PgError

@@ -25,8 +25,10 @@ import (
 // and are applied in version order, each once, each in its own
 // transaction. They are add-only: never edit or delete an applied file;
 // add a new one. A file whose first line is "-- taylordash:no-transaction"
-// runs outside a transaction (for CREATE INDEX CONCURRENTLY); if it fails
-// half-way, fix the schema by hand before the next start.
+// runs outside a transaction (for CREATE INDEX CONCURRENTLY); it should
+// hold that one statement, since PostgreSQL runs several statements sent
+// together in an implicit transaction. If it fails half-way, fix the
+// schema by hand before the next start.
 type Migrations struct {
 	// Namespace keeps this module's versions apart from other modules',
 	// e.g. "eventbus".
@@ -57,10 +59,14 @@ type MigrationFile struct {
 
 // Applied is a migration file that Migrate applied.
 type Applied struct {
+	// Namespace is the owning module's namespace.
 	Namespace string
-	Version   int64
-	Name      string
-	Duration  time.Duration
+	// Version is the file's number.
+	Version int64
+	// Name is the file name, e.g. "0001_create_projects.sql".
+	Name string
+	// Duration is how long the file took to run.
+	Duration time.Duration
 }
 
 // MigrationsTable records applied files: (namespace, version, name,
@@ -209,9 +215,14 @@ func namespaceOrder(byNS map[string]Migrations) ([]string, error) {
 // ChangedMigrationError reports an applied migration file whose content
 // differs from what was applied. Migrations are add-only.
 type ChangedMigrationError struct {
+	// Namespace and Name identify the file, e.g. "projects" and
+	// "0001_create_projects.sql".
 	Namespace, Name string
-	Applied, InCode string // checksums
-	AppliedAt       time.Time
+	// Applied is the checksum recorded when the file was applied; InCode
+	// is the checksum of the file as it is now.
+	Applied, InCode string
+	// AppliedAt is when the file was applied.
+	AppliedAt time.Time
 }
 
 // Error implements error with what to do about it.

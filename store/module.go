@@ -63,14 +63,21 @@ func newModuleDB(p moduleParams) (*DB, error) {
 		return nil, err
 	}
 	p.Lifecycle.Append(fx.Hook{
-		OnStart: func(ctx context.Context) error {
+		// fx runs OnStop only for hooks whose OnStart succeeded: a failed
+		// start closes the pool itself, or its connections would linger.
+		OnStart: func(ctx context.Context) (err error) {
+			defer func() {
+				if err != nil {
+					db.Close()
+				}
+			}()
 			if err := db.WaitReady(ctx); err != nil {
 				return err
 			}
 			if cfg.SkipMigrations {
 				return nil
 			}
-			_, err := Migrate(ctx, db, p.Migrations...)
+			_, err = Migrate(ctx, db, p.Migrations...)
 			return err
 		},
 		OnStop: func(context.Context) error {

@@ -69,10 +69,16 @@ func run(ctx context.Context, tx pgx.Tx, fn func(tx pgx.Tx) error) (err error) {
 
 // rollback runs even when ctx is already cancelled (the usual reason fn
 // failed), bounded so that a dead connection cannot hang the caller.
+//
+// A connection that broke while fn ran (pgx closes it when ctx is
+// cancelled during a statement) took its transaction with it: the server
+// rolled it back. Rollback then only gives the connection back to its
+// pool, and its "conn closed" error is no news to the caller.
 func rollback(ctx context.Context, tx pgx.Tx) error {
+	broken := tx.Conn().IsClosed()
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := tx.Rollback(rctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+	if err := tx.Rollback(rctx); err != nil && !broken && !errors.Is(err, pgx.ErrTxClosed) {
 		return fmt.Errorf("store: rollback: %w", err)
 	}
 	return nil
