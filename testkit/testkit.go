@@ -86,12 +86,6 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-func (k *kit) onStop(f func(context.Context) error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.stops = append(k.stops, f)
-}
-
 func (k *kit) stopAll(ctx context.Context) error {
 	k.mu.Lock()
 	stops := k.stops
