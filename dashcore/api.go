@@ -94,25 +94,20 @@ func NewHandler(opts HandlerOptions) (http.Handler, huma.API, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	mux := http.NewServeMux()
-	limits := &bodyLimits{def: cfg.MaxBodyBytes, patterns: map[string]int64{}}
+	limits := &bodyLimits{def: cfg.MaxBodyBytes, patterns: map[string]bodyLimit{}}
 
 	info := opts.Info.withDefaults()
 	hc := huma.DefaultConfig(info.Title, info.Version)
 	hc.Info.Description = info.Description
 	hc.CreateHooks = nil // no $schema links in bodies
 	hc.Transformers = []huma.Transformer{(&problemTransformer{log: log}).transform}
-	hc.OnAddOperation = append(hc.OnAddOperation, func(_ *huma.OpenAPI, op *huma.Operation) {
-		limit := op.MaxBodyBytes
-		if limit == 0 || limit == 1<<20 { // unset, or huma's default
-			limit = cfg.MaxBodyBytes
-		}
-		if op.MaxBodyBytes != 0 {
-			op.MaxBodyBytes = limit + 1 // huma rejects a body of exactly MaxBodyBytes
-		}
-		limits.set(strings.ToUpper(op.Method)+" "+op.Path, limit)
-	})
-	api := humago.New(mux, hc)
+	// The adapter sees every operation, hidden ones included (OnAddOperation
+	// sees only documented ones), and records its body limit for the router.
+	api := huma.NewAPI(hc, &muxAdapter{Adapter: humago.NewAdapter(mux, ""), limits: limits})
 
+	if err := validateChecks(opts.Checks); err != nil {
+		return nil, nil, err
+	}
 	registerHealth(api, healthOptions{service: opts.ServiceName, timeout: cfg.HealthTimeout, checks: opts.Checks, log: log})
 
 	routes := slices.Clone(opts.Routes)
@@ -201,12 +196,18 @@ func (p *problemTransformer) transform(ctx huma.Context, _ string, v any) (any, 
 			}
 			p.logInternal(ctx, e.Status, e.Detail+": "+strings.Join(msgs, "; "))
 		}
-		return problemFor(e.Status, e.Detail, e.Errors, id), nil
-	case *Error:
-		if e.Kind.status >= 500 && e.Err != nil {
-			p.logInternal(ctx, e.Kind.status, e.Error())
+		detail := e.Detail
+		var max int64
+		if _, err := fmt.Sscanf(detail, "request body is too large limit=%d bytes", &max); err == nil && e.Status == http.StatusRequestEntityTooLarge {
+			detail = tooLargeDetail(max - 1) // huma refuses a body of exactly max bytes
 		}
-		return problemFor(e.Kind.status, e.Detail, e.Fields, id), nil
+		return problemFor(e.Status, detail, e.Errors, id), nil
+	case *Error:
+		status := e.GetStatus()
+		if status >= 500 && e.Err != nil {
+			p.logInternal(ctx, status, e.Error())
+		}
+		return problemFor(status, e.Detail, e.Fields, id), nil
 	case *Kind:
 		return problemFor(e.status, e.msg, nil, id), nil
 	}

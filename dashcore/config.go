@@ -138,11 +138,12 @@ func (c HTTPConfig) WithDefaults() HTTPConfig {
 // Validate reports every field that cannot work, naming the field and the fix.
 func (c Config) Validate() error {
 	var errs []error
-	if c.StartTimeout < 0 {
-		errs = append(errs, &FieldError{Field: "StartTimeout", Problem: "must not be negative"})
+	// Zero would give every OnStart (OnStop) hook an expired context.
+	if c.StartTimeout <= 0 {
+		errs = append(errs, &FieldError{Field: "StartTimeout", Problem: "must be positive, such as 60s"})
 	}
-	if c.StopTimeout < 0 {
-		errs = append(errs, &FieldError{Field: "StopTimeout", Problem: "must not be negative"})
+	if c.StopTimeout <= 0 {
+		errs = append(errs, &FieldError{Field: "StopTimeout", Problem: "must be positive, such as 30s"})
 	}
 	if f := c.Log.Format; f != "json" && f != "text" {
 		errs = append(errs, &FieldError{Field: "Log.Format", Problem: "must be json or text"})

@@ -98,6 +98,8 @@ type ConfigProblem struct {
 	Problem string
 }
 
+// String returns the problem as ConfigError lists it:
+// VAR="value": problem.
 func (p ConfigProblem) String() string {
 	switch {
 	case p.Var == "":
@@ -111,6 +113,8 @@ func (p ConfigProblem) String() string {
 
 // ConfigError lists every bad configuration variable found in one pass.
 type ConfigError struct {
+	// Problems lists the bad variables: malformed values in declaration
+	// order, then failed validations, then unknown variables by name.
 	Problems []ConfigProblem
 }
 
@@ -306,15 +310,34 @@ func shown(f *envField, raw string) string {
 	if !f.Secret {
 		return raw
 	}
-	if u, err := url.Parse(raw); err == nil && u.Scheme != "" && u.Host != "" {
-		return u.Redacted()
+	return redactSecret(raw)
+}
+
+// redactSecret returns what may be shown of a secret value: a URL keeps
+// its scheme, host and path, and loses its password and the values of its
+// query (pgx, for one, accepts ?password=); anything else is "(secret)".
+func redactSecret(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Fragment != "" ||
+		(u.User == nil && strings.Contains(raw, "@")) { // a password holding '/' or '#' hides the user info
+		return "(secret)"
 	}
-	return "(secret)"
+	if q := u.Query(); len(q) > 0 {
+		for k, vs := range q {
+			for i := range vs {
+				vs[i] = "xxxxx"
+			}
+			q[k] = vs
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }
 
 var (
 	durationType        = reflect.TypeFor[time.Duration]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+	textMarshalerType   = reflect.TypeFor[encoding.TextMarshaler]()
 )
 
 func walkConfig(cfg any) ([]envField, error) {
@@ -358,12 +381,27 @@ func walkStruct(v reflect.Value, prefix, path string, out *[]envField) error {
 		}
 		secret, _ := strconv.ParseBool(sf.Tag.Get("secret"))
 		cv := ConfigVar{Name: prefix + name, Field: fpath, Expected: expected, Secret: secret}
-		if !fv.IsZero() {
+		if !fv.IsZero() || isEnum(fv.Type()) {
 			cv.Default = formatValue(fv)
+			if secret {
+				cv.Default = redactSecret(cv.Default)
+			}
 		}
 		*out = append(*out, envField{ConfigVar: cv, value: fv})
 	}
 	return nil
+}
+
+// isEnum reports whether t is an integer with a text form, such as
+// slog.Level, whose zero value is a meaningful default ("INFO") rather
+// than "unset".
+func isEnum(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return t.Implements(textMarshalerType)
+	}
+	return false
 }
 
 func expectedForm(t reflect.Type) (string, error) {

@@ -51,10 +51,24 @@ var kinds = []*Kind{ErrBadRequest, ErrUnauthorized, ErrForbidden, ErrNotFound, E
 // per-field problems for validation failures; Err is the internal cause,
 // logged but never sent.
 type Error struct {
-	Kind   *Kind
+	// Kind picks the status; nil means [ErrInternal].
+	Kind *Kind
+	// Detail is the public message; empty means the kind's message. A 500
+	// always shows the generic message instead (see [Problem]).
 	Detail string
+	// Fields lists per-field problems, for validation failures.
 	Fields []*huma.ErrorDetail
-	Err    error
+	// Err is the internal cause: logged (for 5xx), matched by errors.Is
+	// and errors.As, never sent to the client.
+	Err error
+}
+
+// kind returns e.Kind, or ErrInternal when it is unset.
+func (e *Error) kind() *Kind {
+	if e.Kind == nil {
+		return ErrInternal
+	}
+	return e.Kind
 }
 
 // NewError returns an error of kind with a public detail message and an
@@ -67,7 +81,7 @@ func NewError(kind *Kind, detail string, cause error) *Error {
 func (e *Error) Error() string {
 	msg := e.Detail
 	if msg == "" {
-		msg = e.Kind.msg
+		msg = e.kind().msg
 	}
 	if e.Err != nil {
 		return msg + ": " + e.Err.Error()
@@ -78,13 +92,13 @@ func (e *Error) Error() string {
 // Unwrap returns the kind and the cause, so errors.Is matches both.
 func (e *Error) Unwrap() []error {
 	if e.Err == nil {
-		return []error{e.Kind}
+		return []error{e.kind()}
 	}
-	return []error{e.Kind, e.Err}
+	return []error{e.kind(), e.Err}
 }
 
 // GetStatus implements huma.StatusError.
-func (e *Error) GetStatus() int { return e.Kind.status }
+func (e *Error) GetStatus() int { return e.kind().status }
 
 // ContentType implements huma.ContentTypeFilter.
 func (e *Error) ContentType(string) string { return problemContentType }
@@ -135,7 +149,9 @@ type Problem struct {
 }
 
 // problemFor builds the public problem for a status, detail and fields.
-// 5xx responses never carry more than the generic detail of their kind.
+// A 500 carries only the generic detail, whatever the error said; other
+// 5xx keep a detail written for clients (such as "maintenance until
+// 10:00") but never field errors.
 func problemFor(status int, detail string, fields []*huma.ErrorDetail, requestID string) *Problem {
 	if status >= 500 {
 		fields = nil

@@ -12,18 +12,23 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 )
 
 // HealthCheck is a readiness check contributed by a module (the database,
 // the broker). GET /health/ready runs every check concurrently, each within
-// its Timeout, and answers 503 when any required check fails.
+// its Timeout, and answers 503 when any required check fails. Names must be
+// unique, non-empty, and none of status, service, detail or checks.
 type HealthCheck struct {
 	// Name is the check's key in the response, e.g. "database".
 	Name string
 	// Check returns nil when the dependency is usable. Its error is logged;
 	// clients see only the detail of a *dashcore.Error, or a generic text.
+	// It must return when ctx ends; one that does not is reported as timed
+	// out and left to finish in the background. A panic counts as failure.
 	Check func(ctx context.Context) error
 	// Optional checks are reported but never make the service unready.
 	Optional bool
@@ -45,7 +50,9 @@ type CheckResult struct {
 
 // LiveBody is the body of GET /health/live.
 type LiveBody struct {
-	Status  string `json:"status" example:"alive" doc:"Always \"alive\" while the process serves."`
+	// Status is always "alive".
+	Status string `json:"status" example:"alive" doc:"Always \"alive\" while the process serves."`
+	// Service is Config.ServiceName.
 	Service string `json:"service" example:"taylordash-backend"`
 }
 
@@ -53,10 +60,14 @@ type LiveBody struct {
 // every check appears as a top-level key with its status, as the original
 // API reported "database": "healthy".
 type ReadyBody struct {
-	Status  string                 `json:"status" enum:"ready,not_ready"`
-	Service string                 `json:"service"`
-	Detail  string                 `json:"detail,omitempty" doc:"Which required checks failed."`
-	Checks  map[string]CheckResult `json:"checks"`
+	// Status is "ready", or "not_ready" when a required check failed.
+	Status string `json:"status" enum:"ready,not_ready"`
+	// Service is Config.ServiceName.
+	Service string `json:"service"`
+	// Detail names the failed required checks, e.g. "Database not ready".
+	Detail string `json:"detail,omitempty" doc:"Which required checks failed."`
+	// Checks holds the result of every check by name.
+	Checks map[string]CheckResult `json:"checks"`
 }
 
 // MarshalJSON adds the per-check status keys of the original API.
@@ -128,6 +139,7 @@ func registerHealth(api huma.API, o healthOptions) {
 		return &liveOutput{Body: LiveBody{Status: "alive", Service: o.service}}, nil
 	})
 
+	readySchema := api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[ReadyBody](), true, "")
 	huma.Register(api, huma.Operation{
 		OperationID: "health-ready",
 		Method:      http.MethodGet,
@@ -136,7 +148,10 @@ func registerHealth(api huma.API, o healthOptions) {
 		Description: "Runs every registered check concurrently, each with a timeout. 200 when every required check passes, 503 otherwise.",
 		Tags:        []string{"health"},
 		Responses: map[string]*huma.Response{
-			"503": {Description: "A required check failed; the body says which."},
+			"503": {
+				Description: "A required check failed; the body says which.",
+				Content:     map[string]*huma.MediaType{"application/json": {Schema: readySchema}},
+			},
 		},
 	}, func(ctx context.Context, _ *struct{}) (*readyOutput, error) {
 		body := runChecks(ctx, checks, o)
@@ -168,7 +183,9 @@ func runChecks(ctx context.Context, checks []HealthCheck, o healthOptions) Ready
 	}
 	if len(failed) > 0 {
 		body.Status = "not_ready"
-		body.Detail = strings.ToUpper(failed[0][:1]) + strings.Join(failed, ", ")[1:] + " not ready"
+		list := strings.Join(failed, ", ")
+		first, size := utf8.DecodeRuneInString(list)
+		body.Detail = string(unicode.ToUpper(first)) + list[size:] + " not ready"
 	}
 	return body
 }
@@ -181,7 +198,16 @@ func runCheck(ctx context.Context, c HealthCheck, o healthOptions) CheckResult {
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	err := safeCheck(cctx, c)
+	done := make(chan error, 1)
+	go func() { done <- safeCheck(cctx, c) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-cctx.Done():
+		// A check that ignores its context is abandoned, not waited for:
+		// the probe must answer within the timeout.
+		err = cctx.Err()
+	}
 	res := CheckResult{
 		Status:     "healthy",
 		Required:   !c.Optional,
@@ -204,6 +230,28 @@ func runCheck(ctx context.Context, c HealthCheck, o healthOptions) CheckResult {
 		slog.String("check", c.Name), slog.String("error", err.Error()),
 		slog.String("request_id", RequestID(ctx)))
 	return res
+}
+
+// reservedCheckNames are the fields of ReadyBody, which the per-check
+// top-level keys must not shadow.
+var reservedCheckNames = []string{"checks", "detail", "service", "status"}
+
+// validateChecks rejects checks whose names would make the readiness body
+// ambiguous: empty, duplicate or reserved names.
+func validateChecks(checks []HealthCheck) error {
+	seen := make(map[string]bool, len(checks))
+	for _, c := range checks {
+		switch {
+		case c.Name == "":
+			return errors.New("dashcore: health check with no name; set HealthCheck.Name, e.g. \"database\"")
+		case seen[c.Name]:
+			return fmt.Errorf("dashcore: two health checks are named %q; names must be unique", c.Name)
+		case slices.Contains(reservedCheckNames, c.Name):
+			return fmt.Errorf("dashcore: health check name %q is reserved: %s are fields of the readiness body", c.Name, strings.Join(reservedCheckNames, ", "))
+		}
+		seen[c.Name] = true
+	}
+	return nil
 }
 
 func safeCheck(ctx context.Context, c HealthCheck) (err error) {

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"slices"
+	"strings"
 
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
@@ -85,7 +87,13 @@ type configSetParams struct {
 func newConfigSet(p configSetParams) (*configSet, error) {
 	set := &configSet{byType: make(map[reflect.Type]any, len(p.Targets))}
 	ptrs := make([]any, 0, len(p.Targets))
-	for _, t := range p.Targets {
+	// Group order is random: sort, so that the problems of one
+	// configuration are listed in the same order on every start.
+	targets := slices.Clone(p.Targets)
+	slices.SortFunc(targets, func(a, b ConfigTarget) int {
+		return strings.Compare(typeName(a.ptr), typeName(b.ptr))
+	})
+	for _, t := range targets {
 		set.byType[reflect.TypeOf(t.ptr).Elem()] = t.ptr
 		ptrs = append(ptrs, t.ptr)
 	}
@@ -93,6 +101,11 @@ func newConfigSet(p configSetParams) (*configSet, error) {
 		return nil, err
 	}
 	return set, nil
+}
+
+func typeName(ptr any) string {
+	t := reflect.TypeOf(ptr).Elem()
+	return t.PkgPath() + "." + t.Name()
 }
 
 type configParams struct {
@@ -121,7 +134,7 @@ func ProvideConfig[T any]() fx.Option {
 			}
 			v := defaultsOf[T]()
 			env := p.Env
-			if env.vars == nil {
+			if env.vars == nil && env.overrides == nil { // none provided
 				env = OSEnvironment()
 			}
 			err := LoadConfig(env.With(map[string]string{EnvPrefix + "ALLOW_UNKNOWN_ENV": "true"}), &v)

@@ -1,10 +1,16 @@
 package dashcore
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/danielgtaylor/huma/v2"
 )
 
 // router sits in front of the ServeMux. It records the matched pattern in
@@ -23,27 +29,55 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt.unmatched(w, r, h)
 		return
 	}
-	if rt.limits.wildcardMatch(pattern, r.URL.Path) {
-		// A huma operation at "/" (or any path ending in "/") is registered
-		// as a ServeMux subtree pattern, which matches every path below it;
-		// an operation means exactly its path.
-		writeProblem(w, r, http.StatusNotFound, "no route matches "+r.Method+" "+r.URL.Path)
-		return
-	}
 	if ri := RequestInfoFrom(r.Context()); ri != nil {
 		ri.Pattern = pattern
 	}
-	limit := rt.limits.forPattern(pattern)
-	if r.ContentLength > limit {
-		writeProblem(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body exceeds the limit of %d bytes", limit))
+	if !rt.limitBody(w, r, rt.limits.forPattern(pattern)) {
 		return
 	}
-	if r.Body != nil && r.Body != http.NoBody {
-		// One byte of slack: huma's own reader needs to see limit+1
-		// bytes to tell "exactly the limit" from "over it".
-		r.Body = http.MaxBytesReader(w, r.Body, limit+1)
-	}
 	rt.next.ServeHTTP(w, r)
+}
+
+// limitBody enforces the body limit of the matched route, answering 413
+// itself (and returning false) when it can tell. A declared length over
+// the limit is refused at once. A body of unknown length (chunked) sent
+// to a huma operation is read here, as huma would read it whole anyway, so
+// that an oversized one gets a 413 rather than a read error inside huma.
+// Raw handlers read through http.MaxBytesReader and see its
+// *http.MaxBytesError past the limit.
+func (rt *router) limitBody(w http.ResponseWriter, r *http.Request, limit bodyLimit) bool {
+	if limit.max < 0 || r.Body == nil || r.Body == http.NoBody {
+		return true
+	}
+	if r.ContentLength > limit.max {
+		writeProblem(w, r, http.StatusRequestEntityTooLarge, tooLargeDetail(limit.max))
+		return false
+	}
+	if !limit.buffer || r.ContentLength >= 0 {
+		r.Body = http.MaxBytesReader(w, r.Body, limit.max)
+		return true
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit.max+1))
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			writeProblem(w, r, http.StatusRequestTimeout, "the request body was not received in time")
+		} else {
+			writeProblem(w, r, http.StatusBadRequest, "the request body could not be read")
+		}
+		return false
+	}
+	if int64(len(body)) > limit.max {
+		writeProblem(w, r, http.StatusRequestEntityTooLarge, tooLargeDetail(limit.max))
+		return false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	return true
+}
+
+func tooLargeDetail(limit int64) string {
+	return fmt.Sprintf("the request body exceeds the limit of %d bytes", limit)
 }
 
 // unmatched runs the mux's fallback handler into a buffer: a 404 or 405
@@ -91,37 +125,75 @@ func (c *captureWriter) Write(b []byte) (int, error) {
 }
 
 // bodyLimits holds the body limit of each route pattern: huma operations
-// may raise their own (an upload route), the rest use the default.
+// may raise their own (an upload route) or lift it (MaxBodyBytes -1), the
+// rest use the default.
 type bodyLimits struct {
 	mu       sync.RWMutex
 	def      int64
-	patterns map[string]int64
+	patterns map[string]bodyLimit
 }
 
-func (b *bodyLimits) set(pattern string, limit int64) {
+// bodyLimit is the body limit of one route.
+type bodyLimit struct {
+	max    int64 // bytes; negative for none
+	buffer bool  // a huma operation that reads the body whole
+}
+
+// humaDefaultMaxBodyBytes is what huma sets when an operation with a body
+// leaves MaxBodyBytes zero.
+const humaDefaultMaxBodyBytes = 1 << 20
+
+// apply records the limit of op and makes huma's own check agree with it:
+// an operation that leaves MaxBodyBytes unset (or at huma's default) gets
+// the configured default.
+func (b *bodyLimits) apply(op *huma.Operation) {
+	limit := b.def
+	if op.MaxBodyBytes != 0 && op.MaxBodyBytes != humaDefaultMaxBodyBytes {
+		limit = op.MaxBodyBytes
+	}
+	reads := op.MaxBodyBytes != 0
+	if reads {
+		if limit < 0 {
+			op.MaxBodyBytes = -1
+		} else {
+			op.MaxBodyBytes = limit + 1 // huma refuses a body of exactly MaxBodyBytes
+		}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.patterns[pattern] = limit
+	b.patterns[strings.ToUpper(op.Method)+" "+op.Path] = bodyLimit{max: limit, buffer: reads}
 }
 
-// wildcardMatch reports whether pattern is a huma operation's pattern
-// ending in "/" that matched a longer path only as a subtree.
-func (b *bodyLimits) wildcardMatch(pattern, path string) bool {
-	if !strings.HasSuffix(pattern, "/") {
-		return false
-	}
-	b.mu.RLock()
-	_, huma := b.patterns[pattern]
-	b.mu.RUnlock()
-	_, p, _ := strings.Cut(pattern, " ")
-	return huma && p != path
-}
-
-func (b *bodyLimits) forPattern(pattern string) int64 {
+func (b *bodyLimits) forPattern(pattern string) bodyLimit {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if l, ok := b.patterns[pattern]; ok {
 		return l
 	}
-	return b.def
+	return bodyLimit{max: b.def}
+}
+
+// muxAdapter registers huma operations on the ServeMux. It records the
+// body limit of every operation (hidden ones included, which
+// OpenAPI.OnAddOperation never sees), and registers a path ending in "/"
+// as that exact path: in OpenAPI "/" is one path, while the ServeMux
+// pattern "GET /" would match every path and swallow the 404s.
+//
+// In a huma.Group the operation it sees is a copy whose changes huma's
+// handler does not see, so a grouped operation keeps huma's own limit
+// (1 MiB unless it sets MaxBodyBytes) when that is the smaller one.
+type muxAdapter struct {
+	huma.Adapter
+	limits *bodyLimits
+}
+
+// Handle implements huma.Adapter.
+func (a *muxAdapter) Handle(op *huma.Operation, handler func(huma.Context)) {
+	path := op.Path
+	if strings.HasSuffix(path, "/") {
+		op.Path = path + "{$}"
+		defer func() { op.Path = path }() // the pattern is built; keep the documented path
+	}
+	a.limits.apply(op)
+	a.Adapter.Handle(op, handler)
 }
