@@ -86,7 +86,7 @@ func TestOneErrorAcrossModules(t *testing.T) {
 	if _, ok := err.(*dashcore.ConfigError); !ok {
 		t.Fatalf("Run error is %T, want the *dashcore.ConfigError itself: %v", err, err)
 	}
-	ce := checkConfigError(t, err, "TAYLORDASH_HTTP_ADDR", "TAYLORDASH_DATABASE_MAX_CONNS", "must be at least MinConns (30)")
+	ce := checkConfigError(t, err, "TAYLORDASH_HTTP_ADDR", "TAYLORDASH_DATABASE_MAX_CONNS", "must be at least TAYLORDASH_DATABASE_MIN_CONNS (30)")
 	if len(ce.Problems) != 2 || ce.Problems[0].Var != "TAYLORDASH_HTTP_ADDR" {
 		t.Errorf("problems %v, want HTTP_ADDR then DATABASE_MAX_CONNS", ce.Problems)
 	}

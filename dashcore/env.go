@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -238,8 +239,31 @@ func fieldProblem(env Environment, byField map[string]*envField, err error) Conf
 		return ConfigProblem{Var: fe.Field, Problem: fe.Problem}
 	}
 	raw, _ := env.Lookup(f.Name)
-	return ConfigProblem{Var: f.Name, Value: shown(f, raw), Problem: fe.Problem}
+	return ConfigProblem{Var: f.Name, Value: shown(f, raw), Problem: withVarNames(fe.Problem, byField)}
 }
+
+// withVarNames rewrites the Go field names a validation message mentions
+// ("must be at least MinConns") into the variables the operator sets. A
+// field is recognised by its full path or, when no other field shares it,
+// by its last component.
+func withVarNames(msg string, byField map[string]*envField) string {
+	last := make(map[string][]*envField)
+	for path, f := range byField {
+		name := path[strings.LastIndexByte(path, '.')+1:]
+		last[name] = append(last[name], f)
+	}
+	return goIdent.ReplaceAllStringFunc(msg, func(word string) string {
+		if f, ok := byField[word]; ok {
+			return f.Name
+		}
+		if fs := last[word]; len(fs) == 1 {
+			return fs[0].Name
+		}
+		return word
+	})
+}
+
+var goIdent = regexp.MustCompile(`\b[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)*\b`)
 
 func flattenErrors(err error) []error {
 	if err == nil {
@@ -307,7 +331,7 @@ func levenshtein(a, b string) int {
 }
 
 func shown(f *envField, raw string) string {
-	if !f.Secret {
+	if !f.Secret || raw == "" {
 		return raw
 	}
 	return redactSecret(raw)

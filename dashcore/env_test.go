@@ -523,3 +523,15 @@ func TestValidRequestID(t *testing.T) {
 		t.Errorf("newRequestID() = %q, %q", a, b)
 	}
 }
+
+func TestValidationMessagesNameVariables(t *testing.T) {
+	byField := map[string]*envField{
+		"Low":  {ConfigVar: ConfigVar{Name: "TAYLORDASH_LOW", Field: "Low"}},
+		"High": {ConfigVar: ConfigVar{Name: "TAYLORDASH_HIGH", Field: "High"}},
+	}
+	got := withVarNames("must be at least Low (5); HTTP is unrelated, and so is Lowish", byField)
+	want := "must be at least TAYLORDASH_LOW (5); HTTP is unrelated, and so is Lowish"
+	if got != want {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+}
