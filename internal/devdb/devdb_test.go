@@ -3,6 +3,7 @@ package devdb
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -60,8 +61,14 @@ func TestResolveLocalBinaries(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	// Like the default ./.taylordash/pg: parents that do not exist yet must
+	// be created traversable for the server's OS user.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := filepath.Join(dir, ".taylordash", "pg")
 	for i := range 2 {
-		d, err := Resolve(ctx, Options{Database: "taylordash_devdb_test", SkipLocal: true, Dir: dir})
+		d, err := Resolve(ctx, Options{Database: "taylordash_devdb_test", SkipLocal: true, Dir: dataDir})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -352,7 +352,12 @@ func serverCredential() (*syscall.Credential, error) {
 // prepareDataDir creates dir and, when running as another user, chowns it to
 // that user and checks that the user can reach it.
 func prepareDataDir(dir string, cred *syscall.Credential) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// Parents the server user must traverse are created searchable; the
+	// data directory itself is private, as postgres requires.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("pglocal: creating the parent of data directory %s: %w", dir, err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("pglocal: creating data directory %s: %w", dir, err)
 	}
 	if cred == nil {
