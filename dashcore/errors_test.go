@@ -1,15 +1,12 @@
 package dashcore_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -95,44 +92,9 @@ func TestErrorMessages(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a server.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// logRecords decodes the JSON log lines written so far.
-func (b *syncBuffer) records(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		out = append(out, rec)
-	}
-	return out
-}
-
 func TestErrorResponses(t *testing.T) {
-	var logs syncBuffer
-	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var logs testkit.LogCapture
+	log := logs.Logger()
 	const secret = "pq: password authentication failed for 10.0.0.7"
 	failWith := func(path string, err error) func(api huma.API) {
 		return func(api huma.API) {
@@ -182,7 +144,7 @@ func TestErrorResponses(t *testing.T) {
 				t.Errorf("body leaks the cause: %s", body)
 			}
 			var found bool
-			for _, rec := range logs.records(t) {
+			for _, rec := range logs.Records(t) {
 				if rec["msg"] == "request failed" && rec["request_id"] == p.RequestID {
 					found = true
 					if rec["level"] != "ERROR" || rec["route"] != c.path || rec["status"] != float64(c.status) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -450,8 +449,8 @@ func trailingNewline(path string) string {
 }
 
 func TestPanicsAndAccessLog(t *testing.T) {
-	var logs syncBuffer
-	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var logs testkit.LogCapture
+	log := logs.Logger()
 	srv := handler(t, dashcore.HandlerOptions{
 		Logger: log,
 		Routes: []dashcore.Routes{{Name: "api", Register: apiRoutes, Handle: func(mux *http.ServeMux) {
@@ -476,7 +475,7 @@ func TestPanicsAndAccessLog(t *testing.T) {
 			t.Errorf("GET %s: %d %+v", path, resp.StatusCode, p)
 		}
 		var logged bool
-		for _, rec := range logs.records(t) {
+		for _, rec := range logs.Records(t) {
 			if rec["msg"] == "panic in HTTP handler" && rec["request_id"] == p.RequestID {
 				logged = true
 				if !strings.Contains(fmt.Sprint(rec["panic"]), "panic value") || !strings.Contains(fmt.Sprint(rec["stack"]), "goroutine") {
@@ -515,7 +514,7 @@ func TestPanicsAndAccessLog(t *testing.T) {
 	get(t, client, srv.URL+"/health/live")
 	get(t, client, srv.URL+"/nowhere")
 	var echo, live, nowhere int
-	for _, rec := range logs.records(t) {
+	for _, rec := range logs.Records(t) {
 		if rec["msg"] != "http request" {
 			continue
 		}

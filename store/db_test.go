@@ -1,12 +1,10 @@
 package store_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/url"
 	"strings"
@@ -59,28 +57,6 @@ func scalar[T any](t *testing.T, q querier, sql string, args ...any) T {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return v
-}
-
-// logBuffer is a logger whose records a test can read.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // closedPort returns a loopback address nothing listens on.
@@ -200,11 +176,11 @@ func TestPoolRecoversAfterEveryBackendIsKilled(t *testing.T) {
 func TestOpenGivesUpOnClosedPortNamingTarget(t *testing.T) {
 	addr := closedPort(t)
 	const password = "s3cret-Pa55word"
-	var logs logBuffer
+	var logs testkit.LogCapture
 	cfg := store.Config{
 		URL:            "postgres://alice:" + password + "@" + addr + "/appdb?sslmode=disable",
 		StartupTimeout: time.Second,
-		Logger:         logs.logger(),
+		Logger:         logs.Logger(),
 	}
 	start := time.Now()
 	db, err := store.Open(context.Background(), cfg)
@@ -292,10 +268,10 @@ func TestWaitReadyWaitsForServer(t *testing.T) {
 		}
 	}()
 
-	var logs logBuffer
+	var logs testkit.LogCapture
 	u.Host = addr
 	start := time.Now()
-	db := openDB(t, store.Config{URL: u.String(), StartupTimeout: 10 * time.Second, Logger: logs.logger()})
+	db := openDB(t, store.Config{URL: u.String(), StartupTimeout: 10 * time.Second, Logger: logs.Logger()})
 	if took := time.Since(start); took < delay {
 		t.Fatalf("Open returned after %s, before the server was up", took)
 	}

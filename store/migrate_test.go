@@ -204,9 +204,9 @@ func TestMigrateSecondInstanceWaitsForSlowMigration(t *testing.T) {
 		"0001_slow.sql", "CREATE TABLE applied_log (file text NOT NULL);\nSELECT pg_sleep(0.3);\nINSERT INTO applied_log VALUES ('0001');",
 		"0002_after.sql", "INSERT INTO applied_log VALUES ('0002');",
 	)}
-	var logsA, logsB logBuffer
-	a := openDB(t, store.Config{URL: tdb.URL, Logger: logsA.logger()})
-	b := openDB(t, store.Config{URL: tdb.URL, Logger: logsB.logger()})
+	var logsA, logsB testkit.LogCapture
+	a := openDB(t, store.Config{URL: tdb.URL, Logger: logsA.Logger()})
+	b := openDB(t, store.Config{URL: tdb.URL, Logger: logsB.Logger()})
 
 	type result struct {
 		applied []store.Applied
