@@ -69,9 +69,17 @@ func (k *kit) family(srv *pgServer, sets []store.Migrations) (*family, error) {
 		names = append(names, s.Namespace)
 	}
 	slices.Sort(names)
+	if !srv.superuser {
+		names = append(names, "/plain") // a family of its own, see below
+	}
 	setHash := sha256.Sum256([]byte(strings.Join(names, ",")))
 	content := sha256.New()
 	content.Write([]byte(templateVersion))
+	if !srv.superuser {
+		// Without superuser rights the template has no reset machinery,
+		// and must be owned by the user who clones it.
+		content.Write([]byte("/plain"))
+	}
 	for _, f := range files {
 		fmt.Fprintf(content, "\n%s/%d/%s", f.Namespace, f.Version, f.Checksum)
 	}

@@ -216,6 +216,9 @@ func TestPostgresKeepsFailedDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kept database not found: %v", err)
 	}
+	t.Cleanup(func() {
+		_ = srv.admin(ctx, func(c *pgx.Conn) error { return dropDatabase(ctx, c, name) })
+	})
 	c, err := srv.connect(ctx, name)
 	if err != nil {
 		t.Fatal(err)

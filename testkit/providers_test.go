@@ -9,6 +9,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/jackc/pgx/v5"
 )
 
 // TestMQTT publishes and receives a QoS 1 message under the test's prefix
@@ -94,6 +95,17 @@ func TestProviderChain(t *testing.T) {
 		{"env-mqtt-unreachable", "mqtt", []string{EnvMQTTURL + "=tcp://127.0.0.1:1"}, []string{"does not answer MQTT"}, true},
 		{"unknown", "pg", []string{EnvProvider + "=magic"}, []string{"is not a PostgreSQL provider"}, true},
 	}
+	// A user who may create databases but is no superuser: every test gets
+	// its own clone (no event triggers, no reset).
+	if err := ensureCreatedbRole(t); err != nil {
+		t.Fatal(err)
+	}
+	cases = append(cases, struct {
+		name, probe string
+		env         []string
+		want        []string
+		fail        bool
+	}{"env-createdb-only", "pg", []string{EnvDatabaseURL + "=postgres://tdt_createdb@127.0.0.1:5432/postgres?sslmode=disable"}, []string{"PROBE pg=env"}, false})
 	if dockerAbsent(t.Context()) != "" {
 		cases = append(cases, struct {
 			name, probe string
@@ -123,4 +135,21 @@ func TestProviderChain(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ensureCreatedbRole creates the role tdt_createdb (CREATEDB, no
+// superuser) on the local server, through the chain's server.
+func ensureCreatedbRole(t *testing.T) error {
+	srv, err := shared.postgresServer(t.Context())
+	if err != nil {
+		return err
+	}
+	return srv.admin(t.Context(), func(c *pgx.Conn) error {
+		_, err := c.Exec(t.Context(), `DO $$ BEGIN
+			IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tdt_createdb') THEN
+				CREATE ROLE tdt_createdb LOGIN CREATEDB;
+			END IF;
+		END $$`)
+		return err
+	})
 }
