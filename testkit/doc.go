@@ -27,6 +27,12 @@
 // refreshed. This needs a superuser; with only CREATEDB every test gets a
 // fresh clone, dropped after it (about 100-300 ms).
 //
+// The databases are named tdt_*; an older version of a migration set is
+// dropped when a newer one is built. To remove them all from a server no
+// test is using:
+//
+//	psql -Atc "SELECT format('DROP DATABASE %I WITH (FORCE);', datname) FROM pg_database WHERE datname LIKE 'tdt\_%'" | psql
+//
 // # Providers
 //
 // Each service comes from the first provider that is present:
