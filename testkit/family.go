@@ -568,3 +568,17 @@ func dropDatabase(ctx context.Context, c *pgx.Conn, name string) error {
 	}
 	return nil
 }
+
+// close closes the connections of the family's free slots (at the end of
+// the test binary; slots in use belong to tests still running).
+func (f *family) close(ctx context.Context) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.free {
+		f.closePool(s)
+		if s.maint != nil {
+			_ = s.maint.Close(ctx)
+			s.maint = nil
+		}
+	}
+}

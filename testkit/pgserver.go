@@ -209,6 +209,15 @@ func connectServer(ctx context.Context, provider, adminURL string) (*pgServer, e
 	return &pgServer{provider: provider, adminURL: adminURL, superuser: super, claims: claims, owned: make(map[string]bool)}, nil
 }
 
+// close closes the claims connection, which releases this process's slot
+// locks.
+func (s *pgServer) close(ctx context.Context) {
+	s.claimsMu.Lock()
+	defer s.claimsMu.Unlock()
+	_ = s.claims.Close(ctx)
+	s.owned = map[string]bool{}
+}
+
 // dbURL returns the URL of database name on the server.
 func (s *pgServer) dbURL(name string) string {
 	u, err := url.Parse(s.adminURL)

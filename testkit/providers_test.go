@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/jackc/pgx/v5"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
 )
 
 // TestMQTT publishes and receives a QoS 1 message under the test's prefix
@@ -81,45 +84,54 @@ func TestProviderChain(t *testing.T) {
 	if os.Getenv(probeEnv) != "" {
 		t.Skip("already a child")
 	}
-	cases := []struct {
-		name, probe string
-		env         []string
-		want        []string // substrings of the output
-		fail        bool
-	}{
-		{"local", "both", []string{EnvProvider + "=local"}, []string{"PROBE pg=local", "PROBE mqtt=local"}, false},
-		{"binaries", "both", []string{EnvProvider + "=binaries"}, []string{"PROBE pg=binaries", "PROBE mqtt=binaries"}, false},
-		{"embedded-mqtt", "mqtt", []string{EnvMQTTProvider + "=embedded"}, []string{"PROBE mqtt=embedded"}, false},
-		{"env", "both", []string{EnvDatabaseURL + "=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", EnvMQTTURL + "=tcp://127.0.0.1:1883"}, []string{"PROBE pg=env", "PROBE mqtt=env"}, false},
-		{"env-unreachable", "pg", []string{EnvDatabaseURL + "=postgres://postgres@127.0.0.1:1/postgres?connect_timeout=1"}, []string{"env PostgreSQL server", "127.0.0.1:1", "check " + EnvDatabaseURL}, true},
-		{"env-mqtt-unreachable", "mqtt", []string{EnvMQTTURL + "=tcp://127.0.0.1:1"}, []string{"does not answer MQTT"}, true},
-		{"unknown", "pg", []string{EnvProvider + "=magic"}, []string{"is not a PostgreSQL provider"}, true},
-	}
 	// A user who may create databases but is no superuser: every test gets
 	// its own clone (no event triggers, no reset).
 	if err := ensureCreatedbRole(t); err != nil {
 		t.Fatal(err)
 	}
-	cases = append(cases, struct {
+	type chainCase struct {
 		name, probe string
 		env         []string
-		want        []string
+		want        []string // substrings of the output
 		fail        bool
-	}{"env-createdb-only", "pg", []string{EnvDatabaseURL + "=postgres://tdt_createdb@127.0.0.1:5432/postgres?sslmode=disable"}, []string{"PROBE pg=env"}, false})
-	if dockerAbsent(t.Context()) != "" {
-		cases = append(cases, struct {
-			name, probe string
-			env         []string
-			want        []string
-			fail        bool
-		}{"testcontainers-without-engine", "pg", []string{EnvProvider + "=testcontainers"}, []string{"forced", "Docker engine"}, true})
+	}
+	const noRyuk = "TESTCONTAINERS_RYUK_DISABLED=true"
+	cases := []chainCase{
+		{"local", "both", []string{EnvProvider + "=local"}, []string{"PROBE pg=local", "PROBE mqtt=local"}, false},
+		{"binaries", "both", []string{EnvProvider + "=binaries"}, []string{"PROBE pg=binaries", "PROBE mqtt=binaries"}, false},
+		{"embedded-mqtt", "mqtt", []string{EnvMQTTProvider + "=embedded"}, []string{"PROBE mqtt=embedded"}, false},
+		{"env", "both", []string{EnvDatabaseURL + "=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", EnvMQTTURL + "=tcp://127.0.0.1:1883"}, []string{"PROBE pg=env", "PROBE mqtt=env"}, false},
+		{"env-createdb-only", "pg", []string{EnvDatabaseURL + "=postgres://tdt_createdb@127.0.0.1:5432/postgres?sslmode=disable"}, []string{"PROBE pg=env"}, false},
+		{"env-unreachable", "pg", []string{EnvDatabaseURL + "=postgres://postgres@127.0.0.1:1/postgres?connect_timeout=1"}, []string{"env PostgreSQL server", "127.0.0.1:1", "check " + EnvDatabaseURL}, true},
+		{"env-mqtt-unreachable", "mqtt", []string{EnvMQTTURL + "=tcp://127.0.0.1:1"}, []string{"does not answer MQTT"}, true},
+		{"unknown", "pg", []string{EnvProvider + "=magic"}, []string{"is not a PostgreSQL provider"}, true},
+		// A forced testcontainers provider with no engine fails at once,
+		// naming the engine and what to do.
+		{"testcontainers-no-engine", "pg", []string{EnvProvider + "=testcontainers", "DOCKER_HOST=unix:///nonexistent/docker.sock"},
+			[]string{"forced", "Docker engine", "start one"}, true},
+	}
+	if dockerAbsent(t.Context()) == "" {
+		host := EnvContainerNetwork + "=host" // never send traffic to the engine's bridge here
+		cases = append(cases,
+			chainCase{"testcontainers-image-missing", "pg", []string{EnvPostgresProvider + "=testcontainers", EnvPostgresImage + "=taylordash/missing:0", host, noRyuk},
+				[]string{"image taylordash/missing:0 is not on this Docker engine", "docker pull taylordash/missing:0", "build-local.sh"}, true})
+		if !imageMissing(t.Context(), "taylordash/postgres:15") && !imageMissing(t.Context(), "taylordash/mosquitto:2") {
+			images := []string{EnvPostgresImage + "=taylordash/postgres:15", EnvMosquittoImage + "=taylordash/mosquitto:2", host, noRyuk}
+			cases = append(cases,
+				chainCase{"testcontainers-host", "both", append([]string{EnvProvider + "=testcontainers"}, images...),
+					[]string{"PROBE pg=testcontainers", "PROBE mqtt=testcontainers"}, false},
+				chainCase{"testcontainers-never-answers", "pg", append([]string{EnvProvider + "=testcontainers", EnvContainerTimeout + "=1ms"}, images...),
+					[]string{"never answered within 1ms", "last log lines"}, true})
+		} else {
+			t.Log("local images missing (testkit/images/build-local.sh): the testcontainers start cases do not run")
+		}
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestProviderProbe$", "-test.count=1")
 			var env []string
 			for _, kv := range os.Environ() {
-				if !strings.HasPrefix(kv, "TAYLORDASH_TEST_") {
+				if !strings.HasPrefix(kv, "TAYLORDASH_TEST_") && !strings.HasPrefix(kv, "DOCKER_HOST=") {
 					env = append(env, kv)
 				}
 			}
@@ -133,23 +145,80 @@ func TestProviderChain(t *testing.T) {
 					t.Fatalf("output lacks %q:\n%s", w, out)
 				}
 			}
+			if left := containersOf(t, cmd.Process.Pid); len(left) > 0 {
+				t.Fatalf("containers of the finished test process remain: %v", left)
+			}
 		})
 	}
 }
 
+// containersOf lists the containers the testkit process pid started that
+// still exist (none, once it has ended), or nothing without an engine.
+func containersOf(t *testing.T, pid int) []string {
+	t.Helper()
+	if dockerAbsent(t.Context()) != "" {
+		return nil
+	}
+	p, err := testcontainers.NewDockerProvider()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	list, err := p.Client().ContainerList(t.Context(), client.ContainerListOptions{
+		All:     true,
+		Filters: make(client.Filters).Add("label", labelPID+"="+strconv.Itoa(pid)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range list.Items {
+		ids = append(ids, c.ID[:12]+" "+c.Image)
+	}
+	return ids
+}
+
+// TestResolveChainFallsThrough: an absent provider (no Docker engine)
+// passes to the next one unless it is forced.
+func TestResolveChainFallsThrough(t *testing.T) {
+	absent := func(why string) func() (string, string, error) {
+		return func() (string, string, error) { return "", why, nil }
+	}
+	c := chain{service: "PostgreSQL", forceVar: EnvPostgresProvider, howTo: "start one", providers: []provider{
+		{ProviderLocal, absent("nothing listens")},
+		{ProviderTestcontainers, absent("no Docker engine")},
+		{ProviderEmbedded, func() (string, string, error) { return "tcp://x", "", nil }},
+	}}
+	t.Setenv(EnvProvider, "")
+	t.Setenv(EnvPostgresProvider, "")
+	name, u, err := resolveChain(c)
+	if err != nil || name != ProviderEmbedded || u != "tcp://x" {
+		t.Fatalf("got %q %q %v, want the provider after the absent ones", name, u, err)
+	}
+	t.Setenv(EnvPostgresProvider, ProviderTestcontainers)
+	if _, _, err := resolveChain(c); err == nil || !strings.Contains(err.Error(), "forced") || !strings.Contains(err.Error(), "no Docker engine") {
+		t.Fatalf("forced absent provider: %v", err)
+	}
+	t.Setenv(EnvPostgresProvider, "")
+	c.providers = c.providers[:2]
+	if _, _, err := resolveChain(c); err == nil || !strings.Contains(err.Error(), "Tried:") || !strings.Contains(err.Error(), "To fix: start one") {
+		t.Fatalf("no provider: %v", err)
+	}
+}
+
 // ensureCreatedbRole creates the role tdt_createdb (CREATEDB, no
-// superuser) on the local server, through the chain's server.
+// superuser) on the local server on the standard port, which the
+// env-createdb-only case connects to.
 func ensureCreatedbRole(t *testing.T) error {
-	srv, err := shared.postgresServer(t.Context())
+	c, err := pgx.Connect(t.Context(), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
 	if err != nil {
 		return err
 	}
-	return srv.admin(t.Context(), func(c *pgx.Conn) error {
-		_, err := c.Exec(t.Context(), `DO $$ BEGIN
-			IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tdt_createdb') THEN
-				CREATE ROLE tdt_createdb LOGIN CREATEDB;
-			END IF;
-		END $$`)
-		return err
-	})
+	defer c.Close(t.Context())
+	_, err = c.Exec(t.Context(), `DO $$ BEGIN
+		IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tdt_createdb') THEN
+			CREATE ROLE tdt_createdb LOGIN CREATEDB;
+		END IF;
+	END $$`)
+	return err
 }

@@ -54,6 +54,7 @@ const (
 // one binary share it; tests of different binaries (go test ./...)
 // coordinate through PostgreSQL advisory locks.
 type kit struct {
+	opts     Options
 	mu       sync.Mutex
 	pg       *pgServer
 	pgErr    error
@@ -64,6 +65,32 @@ type kit struct {
 }
 
 var shared = &kit{families: make(map[string]*family)}
+
+// Options configures the testkit for a test binary, from TestMain with
+// MainWith. Every field has a TAYLORDASH_TEST_ variable, which wins (an
+// operator or CI can always override the code).
+type Options struct {
+	// PostgresImage is the testcontainers image for PostgreSQL
+	// (TAYLORDASH_TEST_PG_IMAGE; default postgres:15).
+	PostgresImage string
+	// MosquittoImage is the testcontainers image for MQTT
+	// (TAYLORDASH_TEST_MQTT_IMAGE; default eclipse-mosquitto:2).
+	MosquittoImage string
+	// ContainerStartupTimeout bounds a container's start
+	// (TAYLORDASH_TEST_CONTAINER_TIMEOUT; default 60s).
+	ContainerStartupTimeout time.Duration
+	// ContainerNetwork is "bridge" (default) or "host"
+	// (TAYLORDASH_TEST_CONTAINER_NETWORK).
+	ContainerNetwork string
+}
+
+// MainWith is Main with options for the providers.
+func MainWith(m *testing.M, opts Options) {
+	shared.mu.Lock()
+	shared.opts = opts
+	shared.mu.Unlock()
+	Main(m)
+}
 
 // Main runs the tests of a package and then stops every service the
 // testkit started for them (a PostgreSQL cluster from local binaries,
@@ -90,7 +117,17 @@ func (k *kit) stopAll(ctx context.Context) error {
 	k.mu.Lock()
 	stops := k.stops
 	k.stops = nil
+	families := k.families
+	srv := k.pg
 	k.mu.Unlock()
+	// Close our connections first: a server asked to stop waits for its
+	// clients (a container gets SIGTERM, a smart shutdown).
+	for _, f := range families {
+		f.close(ctx)
+	}
+	if srv != nil {
+		srv.close(ctx)
+	}
 	var errs []string
 	for i := len(stops) - 1; i >= 0; i-- {
 		if err := stops[i](ctx); err != nil {
