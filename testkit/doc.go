@@ -46,7 +46,9 @@
 //     life.
 //  4. testcontainers: postgres:15 and eclipse-mosquitto:2 when a Docker
 //     engine answers (images set by TAYLORDASH_TEST_PG_IMAGE and
-//     TAYLORDASH_TEST_MQTT_IMAGE).
+//     TAYLORDASH_TEST_MQTT_IMAGE, network by
+//     TAYLORDASH_TEST_CONTAINER_NETWORK: bridge or host; see [Options]
+//     and testkit/README.md, which also covers building images locally).
 //  5. embedded (MQTT only): a mochi-mqtt broker inside the test process.
 //
 // TAYLORDASH_TEST_PROVIDER forces one provider for both services

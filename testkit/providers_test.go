@@ -222,3 +222,46 @@ func ensureCreatedbRole(t *testing.T) error {
 	END $$`)
 	return err
 }
+
+// BenchmarkProviderStart measures what a test binary pays, once, to get a
+// service from each provider: one iteration runs a child test process
+// that takes a database (migrated, from an existing template) or a broker
+// (one QoS 1 round trip) from the forced provider, and stops what it
+// started. "local" is the baseline: its time is mostly the child process
+// itself.
+//
+//	go test ./testkit -run '^$' -bench BenchmarkProviderStart -benchtime 5x
+//
+// The testcontainers rows need a Docker engine and the local images
+// (testkit/images/build-local.sh); they use host networking.
+func BenchmarkProviderStart(b *testing.B) {
+	type bench struct{ service, provider string }
+	benches := []bench{
+		{"pg", ProviderLocal}, {"pg", ProviderBinaries}, {"pg", ProviderTestcontainers},
+		{"mqtt", ProviderLocal}, {"mqtt", ProviderBinaries}, {"mqtt", ProviderTestcontainers}, {"mqtt", ProviderEmbedded},
+	}
+	docker := dockerAbsent(b.Context()) == "" && !imageMissing(b.Context(), "taylordash/postgres:15")
+	for _, bc := range benches {
+		b.Run(bc.service+"/"+bc.provider, func(b *testing.B) {
+			if bc.provider == ProviderTestcontainers && !docker {
+				b.Skip("no Docker engine or no local images")
+			}
+			var env []string
+			for _, kv := range os.Environ() {
+				if !strings.HasPrefix(kv, "TAYLORDASH_TEST_") {
+					env = append(env, kv)
+				}
+			}
+			env = append(env, probeEnv+"="+bc.service, EnvProvider+"="+bc.provider,
+				EnvPostgresImage+"=taylordash/postgres:15", EnvMosquittoImage+"=taylordash/mosquitto:2",
+				EnvContainerNetwork+"=host", "TESTCONTAINERS_RYUK_DISABLED=true")
+			for b.Loop() {
+				cmd := exec.Command(os.Args[0], "-test.run=^TestProviderProbe$", "-test.count=1", "-test.bench=^$")
+				cmd.Env = env
+				if out, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("%v\n%s", err, out)
+				}
+			}
+		})
+	}
+}
