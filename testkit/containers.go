@@ -163,17 +163,27 @@ func processAlive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
+// containerPrelude is what both container providers do first: check for
+// an engine (absent says why there is none), read the settings, and remove
+// containers that crashed test binaries left.
+func (k *kit) containerPrelude(ctx context.Context) (s containerSettings, absent string, err error) {
+	if why := dockerAbsent(ctx); why != "" {
+		return s, why, nil
+	}
+	if s, err = k.containerSettings(); err != nil {
+		return s, "", err
+	}
+	reapContainers(ctx)
+	return s, "", nil
+}
+
 // startPostgresContainer starts one PostgreSQL container for the test
 // binary (the testcontainers postgres module), stopped by Main.
 func startPostgresContainer(ctx context.Context, k *kit) (string, string, error) {
-	if why := dockerAbsent(ctx); why != "" {
-		return "", why, nil
+	s, absent, err := k.containerPrelude(ctx)
+	if absent != "" || err != nil {
+		return "", absent, err
 	}
-	s, err := k.containerSettings()
-	if err != nil {
-		return "", "", err
-	}
-	reapContainers(ctx)
 	const user, password = "postgres", "postgres"
 	opts := []testcontainers.ContainerCustomizer{
 		tcpostgres.WithDatabase("postgres"),
@@ -222,14 +232,10 @@ func startPostgresContainer(ctx context.Context, k *kit) (string, string, error)
 // startMosquittoContainer starts one Mosquitto container for the test
 // binary with anonymous access and persistence, stopped by Main.
 func startMosquittoContainer(ctx context.Context, k *kit) (string, string, error) {
-	if why := dockerAbsent(ctx); why != "" {
-		return "", why, nil
+	s, absent, err := k.containerPrelude(ctx)
+	if absent != "" || err != nil {
+		return "", absent, err
 	}
-	s, err := k.containerSettings()
-	if err != nil {
-		return "", "", err
-	}
-	reapContainers(ctx)
 	port, bind := "1883", "0.0.0.0"
 	opts := []testcontainers.ContainerCustomizer{testcontainers.WithLabels(containerLabels())}
 	if s.hostNetwork {
