@@ -57,7 +57,7 @@ func TestCircuitBreakerOpensAndRecovers(t *testing.T) {
 }
 
 func TestCircuitBreakerIgnoresCallerCancellation(t *testing.T) {
-	pub := CircuitBreaker(funcPublisher(func(ctx context.Context, string, []byte) error { return ctx.Err() }), BreakerConfig{Failures: 1})
+	pub := CircuitBreaker(funcPublisher(func(ctx context.Context, _ string, _ []byte) error { return ctx.Err() }), BreakerConfig{Failures: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	for range 3 {
