@@ -31,7 +31,10 @@ type Event struct {
 // Duplicate on the others. On error nothing is known to be stored: the
 // caller retries the whole batch, which the idempotency key makes safe
 // (a commit whose acknowledgement was lost stores nothing the second
-// time). Record is called by one goroutine at a time.
+// time). An event this service published through a transactional outbox
+// is in the mirror from its commit on, yet its first delivery from the
+// broker is not a Duplicate: handlers run once for it. Record is called
+// by one goroutine at a time.
 type Recorder interface {
 	Record(ctx context.Context, events []*Event) error
 }

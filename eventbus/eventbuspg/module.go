@@ -1,0 +1,103 @@
+package eventbuspg
+
+import (
+	"log/slog"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/fx"
+
+	"github.com/taylordash/taylordash/dashcore"
+	"github.com/taylordash/taylordash/eventbus"
+	"github.com/taylordash/taylordash/store"
+)
+
+// Module provides the PostgreSQL parts of the event bus from the
+// TAYLORDASH_EVENTS_* configuration: the *Mirror (also as
+// eventbus.Recorder), the *DeadLetterStore (also as
+// eventbus.DeadLetters), the *Outbox, and the *Relay and *Retention,
+// which it starts and stops with the application. It contributes
+// Migrations to store.Module. The relay publishes through the
+// eventbus.Publisher of the graph (the MQTT transport's module provides
+// it). A metric.MeterProvider and a *slog.Logger in the graph are used
+// when present.
+var Module = fx.Module("eventbus.pg",
+	dashcore.ProvideConfig[Config](),
+	store.AsMigrations(Migrations.Namespace, Migrations.FS, Migrations.DependsOn...),
+	fx.Provide(
+		fx.Annotate(newModuleMirror, fx.As(fx.Self()), fx.As(new(eventbus.Recorder))),
+		fx.Annotate(newModuleDeadLetters, fx.As(fx.Self()), fx.As(new(eventbus.DeadLetters))),
+		newModuleOutbox,
+		newModuleRelay,
+		newModuleRetention,
+	),
+	fx.Invoke(func(*Relay, *Retention) {}),
+)
+
+type moduleParams struct {
+	fx.In
+	DB            *store.DB
+	Config        Config
+	Core          dashcore.Config      `optional:"true"`
+	Events        eventbus.Config      `optional:"true"`
+	Logger        *slog.Logger         `optional:"true"`
+	MeterProvider metric.MeterProvider `optional:"true"`
+}
+
+func (p moduleParams) options() []Option {
+	if p.MeterProvider == nil {
+		return nil
+	}
+	return []Option{WithMeterProvider(p.MeterProvider)}
+}
+
+func (p moduleParams) logger() *slog.Logger {
+	if p.Logger == nil {
+		return nil
+	}
+	return p.Logger.With(slog.String("module", "eventbus.pg"))
+}
+
+func newModuleMirror(p moduleParams) *Mirror { return NewMirror(p.DB, p.options()...) }
+
+func newModuleDeadLetters(p moduleParams) *DeadLetterStore {
+	return NewDeadLetterStore(p.DB, p.options()...)
+}
+
+// newModuleOutbox names the source as the ingest pipeline does: its
+// configured source, else the service's name.
+func newModuleOutbox(p moduleParams) *Outbox {
+	source := p.Events.Source
+	if source == "" || source == (eventbus.Config{}).WithDefaults().Source {
+		if p.Core.ServiceName != "" {
+			source = p.Core.ServiceName
+		}
+	}
+	return NewOutbox(p.DB, OutboxConfig{Source: source})
+}
+
+type relayParams struct {
+	fx.In
+	Common    moduleParams
+	Publisher eventbus.Publisher
+	Lifecycle fx.Lifecycle
+}
+
+func newModuleRelay(p relayParams) *Relay {
+	c := p.Common
+	r := NewRelay(c.DB, p.Publisher, c.Config.Relay(), c.logger(), c.options()...)
+	p.Lifecycle.Append(fx.Hook{OnStart: r.Start, OnStop: r.Stop})
+	return r
+}
+
+type retentionParams struct {
+	fx.In
+	Common    moduleParams
+	Lifecycle fx.Lifecycle
+}
+
+func newModuleRetention(p retentionParams) *Retention {
+	c := p.Common
+	r := NewRetention(c.DB, c.Config.Retention(), c.logger())
+	p.Lifecycle.Append(fx.Hook{OnStart: r.Start, OnStop: r.Stop})
+	return r
+}
