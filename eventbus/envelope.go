@@ -70,7 +70,9 @@ type InvalidError struct {
 }
 
 // Error implements error.
-func (e *InvalidError) Error() string { return "eventbus: invalid event: " + string(e.Reason) + ": " + e.Detail }
+func (e *InvalidError) Error() string {
+	return "eventbus: invalid event: " + string(e.Reason) + ": " + e.Detail
+}
 
 // DefaultMaxSize is the largest message accepted on ingest by default.
 const DefaultMaxSize = 256 << 10

@@ -108,4 +108,3 @@ func newModuleIngest(p ingestParams) (*Ingest, error) {
 	p.Lifecycle.Append(fx.Hook{OnStart: in.Start, OnStop: in.Stop})
 	return in, nil
 }
-
