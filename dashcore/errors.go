@@ -181,6 +181,14 @@ func genericDetail(status int) string {
 	return http.StatusText(status)
 }
 
+// WriteProblem writes the problem response of status with a public detail
+// from a plain net/http handler (a stream, a raw route), in the shape
+// every other error of the API has. 5xx responses keep only a generic
+// detail unless it is 502-504's public one.
+func WriteProblem(w http.ResponseWriter, r *http.Request, status int, detail string) {
+	writeProblem(w, r, status, detail)
+}
+
 // writeProblem writes a problem response outside huma (middleware, router).
 func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail string) {
 	p := problemFor(status, detail, nil, RequestID(r.Context()))

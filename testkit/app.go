@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,7 +54,8 @@ type appEnvParams struct {
 // test services: the HTTP server on a free loopback port; if the
 // application reads TAYLORDASH_DATABASE_URL, a fresh database (see
 // Postgres) migrated with exactly the migrations its modules contribute;
-// if it reads TAYLORDASH_MQTT_URL, the test broker (see MQTT). The app
+// if it reads TAYLORDASH_MQTT_URL, the test broker (see MQTT) with the
+// test's topic prefix, a client id of its own and a clean session. The app
 // logs into the test log. Bad wiring or configuration fails the test with
 // fx's error; the app is stopped when the test ends.
 //
@@ -97,6 +99,15 @@ func App(tb testing.TB, opts ...fx.Option) *TestApp {
 				over["TAYLORDASH_MQTT_URL"] = b.URL
 				if declared["TAYLORDASH_MQTT_TOPIC_PREFIX"] {
 					over["TAYLORDASH_MQTT_TOPIC_PREFIX"] = b.Prefix
+				}
+				// A client id of the test's own (two apps with one id take
+				// each other's session over), and a clean session, so that
+				// the shared broker keeps no session once the test ends.
+				if declared["TAYLORDASH_MQTT_CLIENT_ID"] {
+					over["TAYLORDASH_MQTT_CLIENT_ID"] = "tdtest-" + strings.Trim(strings.ReplaceAll(b.Prefix, "/", "-"), "-")
+				}
+				if declared["TAYLORDASH_MQTT_CLEAN_SESSION"] {
+					over["TAYLORDASH_MQTT_CLEAN_SESSION"] = "true"
 				}
 			}
 			for k, v := range p.TestEnv.vars {

@@ -29,8 +29,9 @@ var Module = fx.Module("eventbus.pg",
 		newModuleOutbox,
 		newModuleRelay,
 		newModuleRetention,
+		newModuleStream,
 	),
-	fx.Invoke(func(*Relay, *Retention) {}),
+	fx.Invoke(func(*Relay, *Retention, *Stream) {}),
 )
 
 type moduleParams struct {
@@ -100,4 +101,18 @@ func newModuleRetention(p retentionParams) *Retention {
 	r := NewRetention(c.DB, c.Config.Retention(), c.logger())
 	p.Lifecycle.Append(fx.Hook{OnStart: r.Start, OnStop: r.Stop})
 	return r
+}
+
+type streamParams struct {
+	fx.In
+	Common    moduleParams
+	Lifecycle fx.Lifecycle
+}
+
+// newModuleStream follows the mirror for the event stream route, from the
+// application's start to its stop.
+func newModuleStream(p streamParams) *Stream {
+	s := NewStream(p.Common.DB, StreamConfig{}, p.Common.logger())
+	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
+	return s
 }

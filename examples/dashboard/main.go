@@ -4,19 +4,27 @@
 // TAYLORDASH_DATABASE_URL, else the local PostgreSQL server on
 // 127.0.0.1:5432 (database "taylordash", created if missing), else a
 // cluster started from the local PostgreSQL binaries in ./.taylordash/pg
-// (kept between runs). It listens on TAYLORDASH_HTTP_ADDR (default
-// 127.0.0.1:8000); the API documentation is at /docs.
+// (kept between runs); the broker from TAYLORDASH_MQTT_URL, else the local
+// broker on 127.0.0.1:1883, else one embedded in the process; the API key
+// (X-API-Key, for /api/) from TAYLORDASH_API_KEY, else a random one
+// written to ./.taylordash/api-key. It listens on TAYLORDASH_HTTP_ADDR
+// (default 127.0.0.1:8000); the API documentation is at /docs.
 //
 //	go run ./examples/dashboard
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/taylordash/taylordash/dashcore"
 	"github.com/taylordash/taylordash/examples/dashboard/app"
+	"github.com/taylordash/taylordash/internal/devbroker"
 	"github.com/taylordash/taylordash/internal/devdb"
 )
 
@@ -37,15 +45,54 @@ func run() error {
 	_ = dashcore.LoadConfig(env.With(map[string]string{"TAYLORDASH_ALLOW_UNKNOWN_ENV": "true"}), &cfg)
 	log := dashcore.NewLogger(cfg.Log, os.Stderr)
 
-	url, _ := env.Lookup("TAYLORDASH_DATABASE_URL")
-	db, err := devdb.Resolve(ctx, devdb.Options{URL: url, Logger: log})
+	dbURL, _ := env.Lookup("TAYLORDASH_DATABASE_URL")
+	db, err := devdb.Resolve(ctx, devdb.Options{URL: dbURL, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer db.Stop(context.WithoutCancel(ctx)) //nolint:errcheck // the cluster's own shutdown log says what went wrong
 
+	brokerURL, _ := env.Lookup("TAYLORDASH_MQTT_URL")
+	broker, err := devbroker.Resolve(ctx, devbroker.Options{URL: brokerURL, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer broker.Stop(context.WithoutCancel(ctx)) //nolint:errcheck // nothing to report at exit
+
+	key, ok := env.Lookup("TAYLORDASH_API_KEY")
+	if !ok {
+		if key, err = devAPIKey(filepath.Join(".taylordash", "api-key")); err != nil {
+			return err
+		}
+		log.Info("API key: TAYLORDASH_API_KEY is unset; clients send the key in .taylordash/api-key as X-API-Key")
+	}
+
 	return dashcore.Run(ctx,
 		app.Modules(),
-		dashcore.WithEnv(map[string]string{"TAYLORDASH_DATABASE_URL": db.URL}),
+		dashcore.WithEnv(map[string]string{
+			"TAYLORDASH_DATABASE_URL": db.URL,
+			"TAYLORDASH_MQTT_URL":     broker.URL,
+			"TAYLORDASH_API_KEY":      key,
+		}),
 	)
+}
+
+// devAPIKey returns the key kept in path, creating a random one (readable
+// by the owner only) the first time.
+func devAPIKey(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	key := hex.EncodeToString(raw[:])
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("keep the API key in %s: %w; or set TAYLORDASH_API_KEY", path, err)
+	}
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("keep the API key in %s: %w; or set TAYLORDASH_API_KEY", path, err)
+	}
+	return key, nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +37,10 @@ func TestRunWithNoConfiguration(t *testing.T) {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, "TAYLORDASH_HTTP_ADDR=127.0.0.1:0")
+	// A free port, and a broker session of its own (a developer's dashboard
+	// may be running with the default client id).
+	cmd.Env = append(env, "TAYLORDASH_HTTP_ADDR=127.0.0.1:0",
+		"TAYLORDASH_MQTT_CLIENT_ID=dashboard-main-test-"+strconv.Itoa(os.Getpid()), "TAYLORDASH_MQTT_CLEAN_SESSION=true")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -72,14 +76,38 @@ func TestRunWithNoConfiguration(t *testing.T) {
 	}
 	go func() { _, _ = io.Copy(io.Discard, stderr) }()
 
-	resp, err := http.Get("http://" + addr + "/health/ready")
+	// Ready once the broker connection is up (it connects in the background).
+	var status int
+	var body []byte
+	for deadline := time.Now().Add(15 * time.Second); status != http.StatusOK && time.Now().Before(deadline); {
+		resp, err := http.Get("http://" + addr + "/health/ready")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if status = resp.StatusCode; status != http.StatusOK {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if status != http.StatusOK || !strings.Contains(string(body), `"database":"healthy"`) || !strings.Contains(string(body), `"mqtt":"healthy"`) {
+		t.Fatalf("ready: %d %s", status, body)
+	}
+
+	// The API key it generated guards /api/.
+	key, err := os.ReadFile(filepath.Join(cmd.Dir, ".taylordash", "api-key"))
+	if err != nil {
+		t.Fatalf("no generated API key: %v", err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/api/v1/events", nil)
+	req.Header.Set("X-API-Key", strings.TrimSpace(string(key)))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"database":"healthy"`) {
-		t.Fatalf("ready: %d %s", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/api/v1/events with the generated key: %d", resp.StatusCode)
 	}
 
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {

@@ -11,6 +11,9 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/taylordash/taylordash/dashcore"
+	"github.com/taylordash/taylordash/eventbus"
+	"github.com/taylordash/taylordash/eventbus/eventbuspg"
+	"github.com/taylordash/taylordash/eventbus/mqtt"
 	"github.com/taylordash/taylordash/store"
 )
 
@@ -22,12 +25,20 @@ func Modules() fx.Option {
 	return fx.Options(
 		dashcore.Module,
 		store.Module,
+		mqtt.Module,
+		eventbus.Module,
+		eventbuspg.Module,
+		eventbuspg.HTTPModule,
 		fx.Supply(dashcore.Info{
 			Title:       "TaylorDash API",
 			Version:     Version,
 			Description: "The TaylorDash dashboard backend: projects, components and tasks, events, plugins.",
 		}),
-		fx.Provide(dashcore.AsRoutes(newRootRoutes)),
+		dashcore.ProvideConfig[APIKeyConfig](),
+		fx.Provide(
+			dashcore.AsRoutes(newRootRoutes),
+			dashcore.AsMiddleware(newAPIKeyMiddleware),
+		),
 	)
 }
 

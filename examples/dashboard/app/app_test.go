@@ -31,8 +31,16 @@ func get(t *testing.T, a *testkit.TestApp, path string) (*http.Response, []byte)
 	return resp, body
 }
 
+// apiKey is the key the tests configure.
+const apiKey = "test-key-0123456789abcdef"
+
+func start(t *testing.T) *testkit.TestApp {
+	t.Helper()
+	return testkit.App(t, app.Modules(), testkit.Env(map[string]string{"TAYLORDASH_API_KEY": apiKey}))
+}
+
 func TestDashboardServes(t *testing.T) {
-	a := testkit.App(t, app.Modules())
+	a := start(t)
 
 	resp, body := get(t, a, "/health/ready")
 	if resp.StatusCode != http.StatusOK {
@@ -42,7 +50,7 @@ func TestDashboardServes(t *testing.T) {
 	if err := json.Unmarshal(body, &ready); err != nil {
 		t.Fatal(err)
 	}
-	if ready["status"] != "ready" || ready["database"] != "healthy" || ready["service"] != "taylordash-backend" {
+	if ready["status"] != "ready" || ready["database"] != "healthy" || ready["mqtt"] != "healthy" || ready["service"] != "taylordash-backend" {
 		t.Fatalf("ready body: %s", body)
 	}
 

@@ -1,0 +1,445 @@
+package eventbuspg
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"go.uber.org/fx"
+
+	"github.com/taylordash/taylordash/dashcore"
+	"github.com/taylordash/taylordash/eventbus"
+)
+
+// HTTPModule adds the event routes to a dashcore application, keeping the
+// original API's paths and keys: GET /api/v1/events, GET
+// /api/v1/events/stream (Server-Sent Events), POST /api/v1/events/test,
+// GET /api/v1/dlq, GET /api/v1/dlq/{id}, POST /api/v1/dlq/replay and
+// DELETE /api/v1/dlq. It needs Module (and a Publisher for replays).
+// Guarding the routes is the application's business (auth middleware).
+var HTTPModule = fx.Module("eventbus.http",
+	fx.Provide(dashcore.AsRoutes(newRoutes)),
+)
+
+// TestTopic and TestKind are what POST /api/v1/events/test publishes, as
+// the original did.
+const (
+	TestTopic = "tracker/events/test/api"
+	TestKind  = "test_event"
+)
+
+type routesParams struct {
+	fx.In
+	Mirror      *Mirror
+	DeadLetters *DeadLetterStore
+	Outbox      *Outbox
+	Stream      *Stream
+	Publisher   eventbus.Publisher `optional:"true"`
+	Logger      *slog.Logger       `optional:"true"`
+}
+
+func newRoutes(p routesParams) dashcore.Routes {
+	r := &routes{routesParams: p}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	return dashcore.Routes{Name: "events", Register: r.register, Handle: r.handle}
+}
+
+type routes struct {
+	routesParams
+}
+
+// EventItem is one event of the API: the mirror row with its envelope as
+// a JSON object under payload (the original returned it as a string).
+type EventItem struct {
+	ID             int64           `json:"id"`
+	EventID        string          `json:"event_id,omitempty"`
+	Topic          string          `json:"topic"`
+	Kind           string          `json:"kind"`
+	TraceID        string          `json:"trace_id"`
+	IdempotencyKey string          `json:"idempotency_key"`
+	Source         string          `json:"source,omitempty"`
+	TS             time.Time       `json:"ts"`
+	Payload        json.RawMessage `json:"payload" doc:"The whole envelope, as a JSON object."`
+	CreatedAt      time.Time       `json:"created_at"`
+}
+
+func eventItem(e StoredEvent) EventItem {
+	return EventItem{ID: e.ID, EventID: e.EventID, Topic: e.Topic, Kind: e.Kind, TraceID: e.TraceID,
+		IdempotencyKey: e.IdempotencyKey, Source: e.Source, TS: e.TS, Payload: e.Payload, CreatedAt: e.CreatedAt}
+}
+
+type listEventsInput struct {
+	Topic   string    `query:"topic" doc:"Exact topic."`
+	Kind    string    `query:"kind" doc:"Exact kind."`
+	TraceID string    `query:"trace_id" doc:"Exact trace id."`
+	Since   time.Time `query:"since" doc:"Stored at or after (RFC 3339)."`
+	Until   time.Time `query:"until" doc:"Stored before (RFC 3339)."`
+	Limit   int       `query:"limit" minimum:"1" maximum:"1000" default:"100"`
+	Cursor  string    `query:"cursor" doc:"next_cursor of the previous page."`
+}
+
+type listEventsOutput struct {
+	Body struct {
+		Events     []EventItem `json:"events"`
+		Count      int         `json:"count" doc:"Events in this page."`
+		NextCursor string      `json:"next_cursor,omitempty" doc:"Pass as cursor for the next (older) page; absent on the last page."`
+	}
+}
+
+type testEventOutput struct {
+	Body struct {
+		Status  string `json:"status" example:"success"`
+		TraceID string `json:"trace_id"`
+		Message string `json:"message" example:"Test event published"`
+		EventID string `json:"event_id"`
+	}
+}
+
+// DLQItem is a dead letter of the API. payload keeps the original's DLQ
+// envelope: original_topic, failure_reason, failure_timestamp, payload.
+type DLQItem struct {
+	ID             int64               `json:"id"`
+	OriginalTopic  string              `json:"original_topic"`
+	FailureReason  eventbus.Reason     `json:"failure_reason"`
+	FailureDetail  string              `json:"failure_detail,omitempty"`
+	Payload        eventbus.DLQMessage `json:"payload"`
+	IdempotencyKey string              `json:"idempotency_key,omitempty"`
+	Attempts       int                 `json:"attempts"`
+	CreatedAt      time.Time           `json:"created_at"`
+	FirstFailureAt time.Time           `json:"first_failure_at"`
+	LastFailureAt  time.Time           `json:"last_failure_at"`
+	ReplayedAt     *time.Time          `json:"replayed_at,omitempty"`
+	ReplayCount    int                 `json:"replay_count"`
+}
+
+func dlqItem(l StoredDeadLetter) DLQItem {
+	return DLQItem{
+		ID: l.ID, OriginalTopic: l.Topic, FailureReason: l.Reason, FailureDetail: l.Detail,
+		Payload: eventbus.NewDLQMessage(eventbus.DeadLetter{Topic: l.Topic, Payload: l.Payload, Reason: l.Reason,
+			Detail: l.Detail, FailedAt: l.LastFailureAt}),
+		IdempotencyKey: l.IdempotencyKey, Attempts: l.Attempts, CreatedAt: l.CreatedAt,
+		FirstFailureAt: l.FirstFailureAt, LastFailureAt: l.LastFailureAt, ReplayedAt: l.ReplayedAt, ReplayCount: l.ReplayCount,
+	}
+}
+
+// DLQQuery is the filter of the dead-letter routes' query string.
+type DLQQuery struct {
+	Topic    string    `query:"topic" doc:"Exact original topic."`
+	Reason   string    `query:"reason" enum:"not_utf8,not_json,missing_field,bad_ts,bad_trace_id,bad_payload,oversize,unknown_kind,handler_failed"`
+	Replayed string    `query:"replayed" enum:"true,false" doc:"Only replayed, or only not replayed, dead letters."`
+	Since    time.Time `query:"since" doc:"Last failure at or after (RFC 3339)."`
+	Until    time.Time `query:"until" doc:"Last failure before (RFC 3339)."`
+}
+
+func (in DLQQuery) filter() DLQFilter {
+	f := DLQFilter{Topic: in.Topic, Reason: eventbus.Reason(in.Reason), Since: in.Since, Until: in.Until}
+	if in.Replayed != "" {
+		v := in.Replayed == "true"
+		f.Replayed = &v
+	}
+	return f
+}
+
+type listDLQInput struct {
+	DLQQuery
+	Limit int   `query:"limit" minimum:"1" maximum:"1000" default:"50"`
+	After int64 `query:"after" minimum:"0" doc:"next_after of the previous page."`
+}
+
+type listDLQOutput struct {
+	Body struct {
+		DLQEvents []DLQItem `json:"dlq_events"`
+		Count     int       `json:"count" doc:"Dead letters in this page."`
+		NextAfter int64     `json:"next_after,omitempty" doc:"Pass as after for the next page; absent on the last page."`
+	}
+}
+
+type dlqIDInput struct {
+	ID int64 `path:"id" minimum:"1"`
+}
+
+type dlqOutput struct {
+	Body DLQItem
+}
+
+type replayInput struct {
+	Body struct {
+		IDs []int64 `json:"ids,omitempty" maxItems:"1000" doc:"Dead letters to replay."`
+		All bool    `json:"all,omitempty" doc:"Replay every dead letter matching the filter instead of ids."`
+		dlqBodyFilter
+	}
+}
+
+// dlqBodyFilter is the filter of a replay request's body.
+type dlqBodyFilter struct {
+	Topic    string          `json:"topic,omitempty"`
+	Reason   eventbus.Reason `json:"reason,omitempty"`
+	Replayed *bool           `json:"replayed,omitempty"`
+}
+
+type replayOutput struct {
+	Body struct {
+		Total    int   `json:"total"`
+		Replayed int   `json:"replayed"`
+		FailedID int64 `json:"failed_id,omitempty" doc:"The dead letter whose publication failed; the replay stopped there."`
+	}
+}
+
+type purgeInput struct {
+	DLQQuery
+	All bool `query:"all" doc:"Required to purge every dead letter (with no other filter)."`
+}
+
+type purgeOutput struct {
+	Body struct {
+		Purged int64 `json:"purged"`
+	}
+}
+
+func (r *routes) register(api huma.API) {
+	tags := []string{"events"}
+	huma.Register(api, huma.Operation{
+		OperationID: "list-events", Method: http.MethodGet, Path: "/api/v1/events", Tags: tags,
+		Summary:     "List stored events",
+		Description: "Events of the mirror, newest first, with bounded pagination (cursor).",
+	}, r.listEvents)
+	huma.Register(api, huma.Operation{
+		OperationID: "publish-test-event", Method: http.MethodPost, Path: "/api/v1/events/test", Tags: tags,
+		Summary:     "Publish a test event",
+		Description: "Writes a test_event on " + TestTopic + " through the outbox: it is stored at once and published as soon as the broker takes it. It never waits for the broker.",
+	}, r.publishTest)
+	huma.Register(api, huma.Operation{
+		OperationID: "list-dlq", Method: http.MethodGet, Path: "/api/v1/dlq", Tags: tags,
+		Summary: "List dead letters",
+	}, r.listDLQ)
+	huma.Register(api, huma.Operation{
+		OperationID: "get-dlq", Method: http.MethodGet, Path: "/api/v1/dlq/{id}", Tags: tags,
+		Summary: "Get a dead letter",
+	}, r.getDLQ)
+	huma.Register(api, huma.Operation{
+		OperationID: "replay-dlq", Method: http.MethodPost, Path: "/api/v1/dlq/replay", Tags: tags,
+		Summary:     "Replay dead letters",
+		Description: "Publishes each dead letter's original message again, byte-exact, to its original topic, and marks it replayed; stops at the first failure. The mirror's idempotency key makes replaying an event it already holds harmless.",
+	}, r.replay)
+	huma.Register(api, huma.Operation{
+		OperationID: "purge-dlq", Method: http.MethodDelete, Path: "/api/v1/dlq", Tags: tags,
+		Summary:     "Purge dead letters",
+		Description: "Deletes the dead letters matching the filter. With no filter it refuses, unless all=true.",
+	}, r.purge)
+	// The stream is served by a plain handler (below); it is documented here.
+	api.OpenAPI().AddOperation(&huma.Operation{
+		OperationID: "stream-events", Method: http.MethodGet, Path: "/api/v1/events/stream", Tags: tags,
+		Summary: "Follow events (Server-Sent Events)",
+		Description: "Every event stored from now on (or after Last-Event-ID / ?after=, to resume), in commit order, " +
+			"as text/event-stream: `id` is the event's position, `data` an event as in GET /api/v1/events. " +
+			"Filters: topic (exact or an MQTT filter), kind, trace_id. Browsers use EventSource and need no broker credentials.",
+		Parameters: []*huma.Param{
+			{Name: "topic", In: "query", Schema: &huma.Schema{Type: "string"}},
+			{Name: "kind", In: "query", Schema: &huma.Schema{Type: "string"}},
+			{Name: "trace_id", In: "query", Schema: &huma.Schema{Type: "string"}},
+			{Name: "after", In: "query", Schema: &huma.Schema{Type: "string"}, Description: "Resume after this position."},
+			{Name: "Last-Event-ID", In: "header", Schema: &huma.Schema{Type: "string"}},
+		},
+		Responses: map[string]*huma.Response{"200": {
+			Description: "A stream of events.",
+			Content:     map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: "string"}}},
+		}},
+	})
+}
+
+func (r *routes) handle(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/events/stream", r.stream)
+}
+
+func (r *routes) listEvents(ctx context.Context, in *listEventsInput) (*listEventsOutput, error) {
+	f := EventFilter{Topic: in.Topic, Kind: in.Kind, TraceID: in.TraceID, Since: in.Since, Until: in.Until, Limit: in.Limit}
+	if in.Cursor != "" {
+		c, err := ParseCursor(in.Cursor)
+		if err != nil {
+			return nil, dashcore.NewError(dashcore.ErrBadRequest, "cursor is not one this API returned", err)
+		}
+		f.After = c
+	}
+	events, err := r.Mirror.List(ctx, f)
+	if err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	out := &listEventsOutput{}
+	out.Body.Events = make([]EventItem, len(events))
+	for i, e := range events {
+		out.Body.Events[i] = eventItem(e)
+	}
+	out.Body.Count = len(events)
+	if len(events) == in.Limit && in.Limit > 0 {
+		out.Body.NextCursor = events[len(events)-1].Cursor().String()
+	}
+	return out, nil
+}
+
+func (r *routes) publishTest(ctx context.Context, _ *struct{}) (*testEventOutput, error) {
+	if id := dashcore.RequestID(ctx); eventbus.ValidTraceID(id) && eventbus.TraceIDFrom(ctx) == "" {
+		ctx = eventbus.WithTraceID(ctx, id)
+	}
+	env, err := r.Outbox.Publish(ctx, TestTopic, TestKind, map[string]any{
+		"message":   "Test event from API",
+		"timestamp": time.Now().UTC().Format(time.RFC3339Nano),
+	})
+	if err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	out := &testEventOutput{}
+	out.Body.Status, out.Body.TraceID, out.Body.Message, out.Body.EventID = "success", env.TraceID, "Test event published", env.ID
+	return out, nil
+}
+
+func (r *routes) listDLQ(ctx context.Context, in *listDLQInput) (*listDLQOutput, error) {
+	f := in.filter()
+	f.Limit, f.AfterID = in.Limit, in.After
+	letters, err := r.DeadLetters.List(ctx, f)
+	if err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	out := &listDLQOutput{}
+	out.Body.DLQEvents = make([]DLQItem, len(letters))
+	for i, l := range letters {
+		out.Body.DLQEvents[i] = dlqItem(l)
+	}
+	out.Body.Count = len(letters)
+	if len(letters) == in.Limit {
+		out.Body.NextAfter = letters[len(letters)-1].ID
+	}
+	return out, nil
+}
+
+func (r *routes) getDLQ(ctx context.Context, in *dlqIDInput) (*dlqOutput, error) {
+	l, err := r.DeadLetters.Get(ctx, in.ID)
+	if err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	return &dlqOutput{Body: dlqItem(l)}, nil
+}
+
+func (r *routes) replay(ctx context.Context, in *replayInput) (*replayOutput, error) {
+	if r.Publisher == nil {
+		return nil, dashcore.NewError(dashcore.ErrUnavailable, "no broker is configured to replay to", nil)
+	}
+	b := in.Body
+	if (len(b.IDs) == 0) == !b.All {
+		return nil, dashcore.NewError(dashcore.ErrInvalid, "give either ids or all=true (with an optional filter)", nil)
+	}
+	var res ReplayResult
+	var err error
+	if b.All {
+		res, err = r.DeadLetters.ReplayAll(ctx, r.Publisher, DLQFilter{Topic: b.Topic, Reason: b.Reason, Replayed: b.Replayed}, nil)
+	} else {
+		res, err = r.DeadLetters.Replay(ctx, r.Publisher, b.IDs...)
+	}
+	out := &replayOutput{}
+	out.Body.Total, out.Body.Replayed, out.Body.FailedID = res.Total, res.Replayed, res.FailedID
+	if err != nil && res.FailedID != 0 {
+		r.Logger.WarnContext(ctx, "dead-letter replay stopped", slog.Int64("failed_id", res.FailedID), slog.String("error", err.Error()))
+		return nil, dashcore.NewError(dashcore.ErrUnavailable,
+			fmt.Sprintf("replayed %d of %d; publishing dead letter %d failed: the broker is unavailable, try again", res.Replayed, res.Total, res.FailedID), err)
+	}
+	if err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	return out, nil
+}
+
+func (r *routes) purge(ctx context.Context, in *purgeInput) (*purgeOutput, error) {
+	f := in.filter()
+	var n int64
+	var err error
+	if in.All {
+		if in.DLQQuery != (DLQQuery{}) {
+			return nil, dashcore.NewError(dashcore.ErrInvalid, "all=true purges everything: do not combine it with a filter", nil)
+		}
+		n, err = r.DeadLetters.PurgeAll(ctx)
+	} else {
+		n, err = r.DeadLetters.Purge(ctx, f)
+		if errors.Is(err, ErrPurgeEverything) {
+			return nil, dashcore.NewError(dashcore.ErrInvalid, "give a filter (topic, reason, replayed, since, until), or all=true to purge every dead letter", err)
+		}
+	}
+	if err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	out := &purgeOutput{}
+	out.Body.Purged = n
+	return out, nil
+}
+
+// stream serves GET /api/v1/events/stream as Server-Sent Events.
+func (r *routes) stream(w http.ResponseWriter, req *http.Request) {
+	q := req.URL.Query()
+	f := StreamFilter{Topic: q.Get("topic"), Kind: q.Get("kind"), TraceID: q.Get("trace_id")}
+	var from *Position
+	for _, s := range []string{req.Header.Get("Last-Event-ID"), q.Get("after")} {
+		if s == "" {
+			continue
+		}
+		p, err := ParsePosition(s)
+		if err != nil {
+			dashcore.WriteProblem(w, req, http.StatusBadRequest, "after / Last-Event-ID is not a position this stream sent")
+			return
+		}
+		from = &p
+		break
+	}
+	ctx := req.Context()
+	events, errFn, err := r.Stream.Subscribe(ctx, f, from)
+	if err != nil {
+		dashcore.WriteProblem(w, req, http.StatusServiceUnavailable, "the event stream is not running")
+		return
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives any write timeout
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	_, _ = fmt.Fprint(w, "retry: 2000\n\n")
+	_ = rc.Flush()
+	ping := time.NewTicker(15 * time.Second)
+	defer ping.Stop()
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				if err := errFn(); err != nil {
+					// The client reconnects and resumes from its last id.
+					_, _ = fmt.Fprintf(w, "event: reset\ndata: %q\n\n", err.Error())
+					_ = rc.Flush()
+				}
+				return
+			}
+			data, err := json.Marshal(eventItem(ev.StoredEvent))
+			if err != nil {
+				continue
+			}
+			if _, err := fmt.Fprintf(w, "id: %s\ndata: %s\n\n", ev.Position, data); err != nil {
+				return
+			}
+			if len(events) == 0 {
+				if rc.Flush() != nil {
+					return
+				}
+			}
+		case <-ping.C:
+			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil || rc.Flush() != nil {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
