@@ -30,7 +30,7 @@ func TestREADMEConfigurationTable(t *testing.T) {
 		fx.Decorate(func() dashcore.Environment {
 			return dashcore.NewEnvironment(map[string]string{
 				"TAYLORDASH_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none", // construction only: nothing connects
-			"TAYLORDASH_API_KEY":      "construction-only-key",
+				"TAYLORDASH_API_KEY":      "construction-only-key",
 			})
 		}),
 		fx.Invoke(func(p struct {
