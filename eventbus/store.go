@@ -33,8 +33,11 @@ type Event struct {
 // (a commit whose acknowledgement was lost stores nothing the second
 // time). An event this service published through a transactional outbox
 // is in the mirror from its commit on, yet its first delivery from the
-// broker is not a Duplicate: handlers run once for it. Record is called
-// by one goroutine at a time.
+// broker is not a Duplicate: handlers run once for it. Record may be
+// called for several batches at once (the ingest pipeline stores up to
+// two concurrently, each from its own goroutine, never sharing an
+// event); when two of them carry the same key, one stores it and the
+// other marks it a Duplicate.
 type Recorder interface {
 	Record(ctx context.Context, events []*Event) error
 }

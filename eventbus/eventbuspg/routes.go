@@ -70,10 +70,7 @@ type EventItem struct {
 	CreatedAt      time.Time       `json:"created_at"`
 }
 
-func eventItem(e StoredEvent) EventItem {
-	return EventItem{ID: e.ID, EventID: e.EventID, Topic: e.Topic, Kind: e.Kind, TraceID: e.TraceID,
-		IdempotencyKey: e.IdempotencyKey, Source: e.Source, TS: e.TS, Payload: e.Payload, CreatedAt: e.CreatedAt}
-}
+func eventItem(e StoredEvent) EventItem { return EventItem(e) }
 
 type listEventsInput struct {
 	Topic   string    `query:"topic" doc:"Exact topic."`

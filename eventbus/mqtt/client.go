@@ -117,6 +117,10 @@ func (c *Client) baseOptions(id string) *paho.ClientOptions {
 	o.SetConnectTimeout(c.cfg.ConnectTimeout)
 	o.SetWriteTimeout(c.cfg.ConnectTimeout)
 	o.SetDialer(&net.Dialer{Timeout: c.cfg.ConnectTimeout})
+	// Dials as paho does, with buffered reads: see netconn.go.
+	o.SetCustomOpenConnectionFn(openConnection)
+	// A new paho client per connection never resumes: see nostore.go.
+	o.SetStore(noStore{})
 	o.SetAutoReconnect(false) // connection.run reconnects, with jitter
 	o.SetConnectRetry(false)
 	o.SetResumeSubs(false) // onSubscribeUp subscribes again
@@ -224,8 +228,8 @@ func (c *Client) Close() error {
 	return c.Stop(ctx)
 }
 
-// Connected reports whether both connections are up.
-func (c *Client) Connected() bool { return c.pub.up() && c.sub.up() }
+// Connected reports whether both connections are up (as Check does).
+func (c *Client) Connected() bool { return c.pub.state().up && c.sub.state().up }
 
 // Check is the readiness check: nil while both connections are up, else
 // an error naming the broker, the connection that is down and why.
@@ -248,6 +252,10 @@ func (c *Client) Check(context.Context) error {
 
 // WaitConnected waits until both connections are up, or ctx ends; then it
 // returns the error of Check, which says why the client cannot connect.
+// A connection counts as up once the filters subscribed so far are
+// subscribed on it again (the SUBACK came, or delivery is paused by
+// back-pressure, or ConnectTimeout passed): messages published after
+// WaitConnected returns reach them.
 func (c *Client) WaitConnected(ctx context.Context) error {
 	for {
 		pub, sub := c.pub.state(), c.sub.state()

@@ -57,6 +57,7 @@ type connection struct {
 
 	mu         sync.Mutex
 	cli        paho.Client // the connected client; nil while down
+	ready      bool        // onUp has run for cli: it is up for Check and WaitConnected
 	gen        uint64      // the generation of the last client created
 	lastErr    error       // why the last attempt failed or the last connection ended
 	everUp     bool
@@ -79,7 +80,8 @@ func (k *connection) current() paho.Client {
 	return k.cli
 }
 
-// up reports whether the connection is up now.
+// up reports whether the connection is up now, at the network level
+// (onUp may still be running: see state).
 func (k *connection) up() bool {
 	cli := k.current()
 	return cli != nil && cli.IsConnectionOpen()
@@ -92,10 +94,14 @@ type connState struct {
 	changed <-chan struct{} // closed at the next change
 }
 
+// state is the connection's state for Check and WaitConnected: up once
+// the connection is made and onUp has run for it (the subscriber's
+// filters are subscribed again), so that a caller who waited for it finds
+// the subscriptions in place.
 func (k *connection) state() connState {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return connState{up: k.cli != nil && k.cli.IsConnectionOpen(), lastErr: k.lastErr, changed: k.changed}
+	return connState{up: k.cli != nil && k.ready && k.cli.IsConnectionOpen(), lastErr: k.lastErr, changed: k.changed}
 }
 
 func (k *connection) set(cli paho.Client, err error) {
@@ -107,10 +113,23 @@ func (k *connection) set(cli paho.Client, err error) {
 		}
 		k.everUp = true
 	}
-	k.cli = cli
+	k.cli, k.ready = cli, false
 	if err != nil || cli != nil {
 		k.lastErr = err
 	}
+	close(k.changed)
+	k.changed = make(chan struct{})
+}
+
+// setReady records that onUp has run for cli, if it is still the
+// connection's client.
+func (k *connection) setReady(cli paho.Client) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cli != cli {
+		return
+	}
+	k.ready = true
 	close(k.changed)
 	k.changed = make(chan struct{})
 }
@@ -170,6 +189,7 @@ func (k *connection) run(ctx context.Context) {
 		}
 		k.set(cli, nil)
 		k.onUp(ctx, cli)
+		k.setReady(cli)
 		select {
 		case err := <-lost:
 			k.set(nil, err)

@@ -116,7 +116,7 @@
 //	autosave_interval 60
 //	max_queued_messages 0
 //	max_queued_bytes 1073741824
-//	max_inflight_messages 500
+//	max_inflight_messages 1000
 //	persistent_client_expiration 14d
 //
 // What each one is for, and what happens without it:
@@ -140,9 +140,11 @@
 //   - max_inflight_messages (default 20): the messages the broker sends a
 //     client before waiting for PUBACKs. It is the flow control that
 //     keeps the client reading (see Flow control): keep it at or below
-//     Window, and at or above what a consumer holds unacknowledged at once
-//     (the ingest pipeline's batch size), or throughput suffers. 0 (no
-//     limit) leaves the flow control to the client's Window.
+//     Window, and at or above what a consumer holds unacknowledged at once,
+//     or throughput suffers. The ingest pipeline gathers a batch while it
+//     stores the previous one, so give it at least twice its batch size
+//     (1000 for the default 500, the default Window). 0 (no limit) leaves
+//     the flow control to the client's Window.
 //   - persistent_client_expiration: a session of a client that never
 //     returns (a ClientID retired, a pod renamed) otherwise lives, and
 //     queues, forever.

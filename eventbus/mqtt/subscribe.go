@@ -199,20 +199,38 @@ func (c *Client) onSubscribeUp(ctx context.Context, cli paho.Client) {
 		tok := cli.SubscribeMultiple(filters, nil)
 		timer := time.NewTimer(c.cfg.ConnectTimeout)
 		defer timer.Stop()
-		select {
-		case <-tok.Done():
-			if err := tok.Error(); err != nil {
-				c.log.Warn("mqtt: subscribing again after connecting failed; retrying on the next connection", slog.String("error", err.Error()))
+	wait:
+		for {
+			c.mu.Lock()
+			stalled, changed := c.stalled, c.changed
+			c.mu.Unlock()
+			if stalled {
+				// Delivery waits for a consumer, so paho reads nothing, the
+				// SUBACK included (see Subscribe). The SUBSCRIBE is sent;
+				// the broker applies it in order.
+				c.log.Debug("mqtt: delivery is paused by back-pressure; not waiting for the SUBACK after connecting")
+				break
 			}
-			for f, code := range tok.(*paho.SubscribeToken).Result() {
-				if code == 0x80 {
-					c.log.Error("mqtt: the broker refused a subscription (SUBACK 0x80)", slog.String("filter", f))
+			select {
+			case <-tok.Done():
+				if err := tok.Error(); err != nil {
+					c.log.Warn("mqtt: subscribing again after connecting failed; retrying on the next connection", slog.String("error", err.Error()))
 				}
+				for f, code := range tok.(*paho.SubscribeToken).Result() {
+					if code == 0x80 {
+						c.log.Error("mqtt: the broker refused a subscription (SUBACK 0x80)", slog.String("filter", f))
+					}
+				}
+				break wait
+			case <-changed:
+			case <-timer.C:
+				c.log.Warn("mqtt: no SUBACK in time after connecting")
+				break wait
+			case <-ctx.Done():
+				break wait
+			case <-c.quit:
+				break wait
 			}
-		case <-timer.C:
-			c.log.Warn("mqtt: no SUBACK in time after connecting")
-		case <-ctx.Done():
-		case <-c.quit:
 		}
 	}
 	if c.pub.up() {

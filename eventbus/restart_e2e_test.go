@@ -1,0 +1,197 @@
+package eventbus_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/taylordash/taylordash/eventbus"
+	"github.com/taylordash/taylordash/eventbus/eventbuspg"
+	"github.com/taylordash/taylordash/testkit"
+)
+
+// restartEvents is how many events the restart tests publish.
+const restartEvents = 10000
+
+// 10,000 events are published while the broker restarts (a clean
+// shutdown, which saves its database, and a start from it): every event
+// ends in the mirror once, none lost, none twice.
+func TestE2EBrokerRestartMidStream(t *testing.T) {
+	broker := startBroker(t, e2eBrokerConfig)
+	db := testkit.Postgres(t, eventbuspg.Migrations)
+	p := startPipeline(t, pipelineOptions{URL: broker.URL(), DB: db.DB})
+	pub := newPublisher(t, broker.URL())
+	msgs, keys := events(t, restartEvents)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	start := time.Now()
+	published := make(chan error, 1)
+	go func() { published <- pub.publishAll(ctx, msgs, 8) }()
+	eventually(t, time.Minute, "3,000 events are published", func() bool { return pub.done.Load() >= 3000 })
+	atRestart, storedAtRestart := pub.done.Load(), p.rec.stored.Load()
+	if err := broker.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("broker restarted after %d events published, %d stored, in %s", atRestart, storedAtRestart, time.Since(start).Round(time.Millisecond))
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	waitRows(t, db.DB, restartEvents, 2*time.Minute)
+	elapsed := time.Since(start)
+	checkMirror(t, db.DB, keys)
+
+	_, subReconnects := p.client.Reconnects()
+	if subReconnects < 1 {
+		t.Errorf("the pipeline's subscribing connection reconnected %d times; the restart was not seen", subReconnects)
+	}
+	handled, distinct := p.handled.total()
+	if distinct != restartEvents {
+		t.Errorf("handlers saw %d distinct events, want %d", distinct, restartEvents)
+	}
+	t.Logf("%d events stored once each in %s: %d deliveries were duplicates (dropped by the mirror's idempotency key), %d handler runs, %d publish retries",
+		restartEvents, elapsed.Round(time.Millisecond), p.rec.duplicates.Load(), handled, pub.retries.Load())
+}
+
+// The same while PostgreSQL restarts (a fast shutdown, cutting the
+// pipeline's connections, and a start a second later on the same data
+// and port): the pipeline keeps its batch unacknowledged and retries,
+// and the mirror ends with every event once.
+func TestE2EPostgresRestartMidStream(t *testing.T) {
+	broker := startBroker(t, e2eBrokerConfig)
+	pg := startCluster(t)
+	p := startPipeline(t, pipelineOptions{URL: broker.URL(), DB: pg.db})
+	pub := newPublisher(t, broker.URL())
+	msgs, keys := events(t, restartEvents)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	start := time.Now()
+	published := make(chan error, 1)
+	go func() { published <- pub.publishAll(ctx, msgs, 8) }()
+	eventually(t, time.Minute, "3,000 events are stored", func() bool { return p.rec.stored.Load() >= 3000 })
+	pg.stop()
+	stopped := time.Now()
+	t.Logf("PostgreSQL stopped after %d events stored, %d published", p.rec.stored.Load(), pub.done.Load())
+	eventually(t, 30*time.Second, "the pipeline fails to store", func() bool { return p.rec.failures.Load() > 0 })
+	time.Sleep(time.Until(stopped.Add(1500 * time.Millisecond))) // the outage itself, not a synchronisation
+	pg.start()
+	t.Logf("PostgreSQL started again after %s; the mirror had failed %d times", time.Since(stopped).Round(time.Millisecond), p.rec.failures.Load())
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	waitRows(t, pg.db, restartEvents, 2*time.Minute)
+	elapsed := time.Since(start)
+	checkMirror(t, pg.db, keys)
+	if _, sub := p.client.Reconnects(); sub != 0 {
+		t.Errorf("the subscribing connection reconnected %d times during a database outage; want 0 (back-pressure, not a lost connection)", sub)
+	}
+	handled, distinct := p.handled.total()
+	t.Logf("%d events stored once each in %s: %d failed store attempts while the database was down, %d duplicate deliveries, handlers ran %d times for %d events",
+		restartEvents, elapsed.Round(time.Millisecond), p.rec.failures.Load(), p.rec.duplicates.Load(), handled, distinct)
+}
+
+// The application stops while the database is down, with messages
+// delivered but not stored: they stay with the broker, unacknowledged,
+// and the next instance with the same ClientID stores them all.
+func TestE2EStopWhileDatabaseDown(t *testing.T) {
+	const before, during = 300, 700
+	broker := startBroker(t, e2eBrokerConfig)
+	pg := startCluster(t)
+	id := clientID(t, "app")
+	first := startPipeline(t, pipelineOptions{URL: broker.URL(), ClientID: id, DB: pg.db})
+	pub := newPublisher(t, broker.URL())
+	msgs, keys := events(t, before+during)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	if err := pub.publishAll(ctx, msgs[:before], 4); err != nil {
+		t.Fatal(err)
+	}
+	waitRows(t, pg.db, before, 30*time.Second)
+	pg.stop()
+	if err := pub.publishAll(ctx, msgs[before:], 4); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the pipeline fails to store", func() bool { return first.rec.failures.Load() > 0 })
+	stopStart := time.Now()
+	first.stop(t)
+	t.Logf("the first instance stopped in %s with the database down (%d failed store attempts)",
+		time.Since(stopStart).Round(100*time.Microsecond), first.rec.failures.Load())
+	if got := first.rec.stored.Load(); got != before {
+		t.Fatalf("the first instance stored %d events, want %d", got, before)
+	}
+
+	pg.start()
+	second := startPipeline(t, pipelineOptions{URL: broker.URL(), ClientID: id, DB: pg.db})
+	waitRows(t, pg.db, before+during, time.Minute)
+	checkMirror(t, pg.db, keys)
+	if got := second.rec.stored.Load(); got != during {
+		t.Errorf("the second instance stored %d events, want the %d left unacknowledged", got, during)
+	}
+	t.Logf("the second instance stored %d events (%d deliveries were duplicates)", second.rec.stored.Load(), second.rec.duplicates.Load())
+}
+
+// The application stops while its handlers are busy (each takes a
+// millisecond and honours its context): Stop lets every batch already
+// stored finish its handlers and acknowledges it, so that no event is
+// left stored but never handled (its redelivery would be a Duplicate,
+// which Dedup skips). The next instance with the same ClientID handles
+// the rest: every event is handled exactly once over the two.
+func TestE2EStopFinishesStoredBatches(t *testing.T) {
+	const n = 3000
+	broker := startBroker(t, e2eBrokerConfig)
+	db := testkit.Postgres(t, eventbuspg.Migrations)
+	id := clientID(t, "app")
+	slow := []eventbus.Route{{Name: "slow", Pattern: "tracker/events/#", Handler: func(ctx context.Context, _ *eventbus.Event) error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+			return nil
+		}
+	}}}
+	first := startPipeline(t, pipelineOptions{URL: broker.URL(), ClientID: id, DB: db.DB, Routes: slow})
+	pub := newPublisher(t, broker.URL())
+	msgs, keys := events(t, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := pub.publishAll(ctx, msgs, 4); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "a third of the events are handled", func() bool {
+		_, handled := first.handled.total()
+		return handled >= n/3
+	})
+	first.stop(t)
+	rows := count(t, db.DB, "SELECT count(*) FROM events_mirror")
+	handledFirst := first.handled.snapshot()
+	unhandled := count(t, db.DB, "SELECT count(*) FROM events_mirror WHERE NOT (idempotency_key = ANY($1))", mapKeys(handledFirst))
+	t.Logf("stopped with %d events stored, %d handled by the first instance", rows, len(handledFirst))
+	if unhandled != 0 {
+		t.Errorf("%d events were stored by the first instance but never handled by it", unhandled)
+	}
+
+	second := startPipeline(t, pipelineOptions{URL: broker.URL(), ClientID: id, DB: db.DB})
+	waitRows(t, db.DB, n, time.Minute)
+	checkMirror(t, db.DB, keys)
+	eventually(t, 30*time.Second, "every event is handled", func() bool {
+		_, handled := second.handled.total()
+		return len(handledFirst)+handled >= n
+	})
+	handledSecond := second.handled.snapshot()
+	for _, k := range keys {
+		if got := handledFirst[k] + handledSecond[k]; got != 1 {
+			t.Fatalf("event %s was handled %d times (first instance %d, second %d), want once", k, got, handledFirst[k], handledSecond[k])
+		}
+	}
+	t.Logf("the second instance handled the other %d events (%d deliveries were duplicates)", len(handledSecond), second.rec.duplicates.Load())
+}
+
+func mapKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
