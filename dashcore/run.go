@@ -39,7 +39,10 @@ func Run(ctx context.Context, opts ...fx.Option) error {
 		return readable(err)
 	}
 
-	startCtx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	// Start is bounded by StartTimeout only: a ctx that ends meanwhile
+	// means "stop once started", handled below like a signal, so that the
+	// modules never see a start cut off half-way.
+	startCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.StartTimeout)
 	err := app.Start(startCtx)
 	cancel()
 	if err != nil {
