@@ -2,9 +2,7 @@ package store_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -43,25 +41,6 @@ func widgetsFS() fstest.MapFS {
 	return sqlFiles("0001_widgets.sql", "CREATE TABLE widgets (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL);")
 }
 
-// readiness returns the status and body of GET /health/ready.
-func readiness(t *testing.T, app *testkit.TestApp) (int, map[string]any) {
-	t.Helper()
-	resp, err := app.Client.Get(app.URL + "/health/ready")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var body map[string]any
-	if err := json.Unmarshal(raw, &body); err != nil {
-		t.Fatalf("readiness body %q: %v", raw, err)
-	}
-	return resp.StatusCode, body
-}
-
 func TestModuleStartsMigratedAndReady(t *testing.T) {
 	var db *store.DB
 	app := testkit.App(t, dashcore.Module, store.Module,
@@ -70,7 +49,7 @@ func TestModuleStartsMigratedAndReady(t *testing.T) {
 		store.AsMigrations("orders", sqlFiles("0001_orders.sql", "CREATE TABLE orders (id int PRIMARY KEY, widget_id bigint NOT NULL REFERENCES widgets(id));"), "widgets"),
 		fx.Populate(&db),
 	)
-	status, body := readiness(t, app)
+	status, body := app.Readiness(t)
 	if status != http.StatusOK || body["database"] != "healthy" {
 		t.Fatalf("GET /health/ready = %d %v, want 200 with \"database\":\"healthy\"", status, body)
 	}
@@ -93,7 +72,7 @@ func TestModuleStartsMigratedAndReady(t *testing.T) {
 
 	// The readiness check follows the pool: closed, the service is not ready.
 	db.Close()
-	status, body = readiness(t, app)
+	status, body = app.Readiness(t)
 	if status != http.StatusServiceUnavailable || body["database"] != "unhealthy" {
 		t.Fatalf("with the pool closed, GET /health/ready = %d %v, want 503 with \"database\":\"unhealthy\"", status, body)
 	}

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -154,4 +155,20 @@ func unwrapConfig(err error) error {
 		return ce
 	}
 	return err
+}
+
+// Readiness returns the status and the decoded body of GET /health/ready,
+// failing the test if the request or the JSON fails.
+func (a *TestApp) Readiness(tb testing.TB) (int, map[string]any) {
+	tb.Helper()
+	resp, err := a.Client.Get(a.URL + "/health/ready")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		tb.Fatalf("readiness body: %v", err)
+	}
+	return resp.StatusCode, body
 }

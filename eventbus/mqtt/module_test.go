@@ -2,8 +2,6 @@ package mqtt_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -56,7 +54,7 @@ func TestModuleInApp(t *testing.T) {
 	if err := client.WaitConnected(ctx); err != nil {
 		t.Fatal(err)
 	}
-	status, body := readiness(t, app)
+	status, body := app.Readiness(t)
 	if status != http.StatusOK || body["mqtt"] != "healthy" {
 		t.Fatalf("GET /health/ready = %d %v, want 200 with \"mqtt\":\"healthy\"", status, body)
 	}
@@ -76,7 +74,7 @@ func TestModuleInApp(t *testing.T) {
 	if err := client.Stop(stopCtx); err != nil {
 		t.Fatal(err)
 	}
-	status, body = readiness(t, app)
+	status, body = app.Readiness(t)
 	if status != http.StatusServiceUnavailable || body["mqtt"] != "unhealthy" {
 		t.Fatalf("after Stop, GET /health/ready = %d %v, want 503 with \"mqtt\":\"unhealthy\"", status, body)
 	}
@@ -84,22 +82,4 @@ func TestModuleInApp(t *testing.T) {
 	if mq, _ := checks["mqtt"].(map[string]any); mq["error"] != "not connected to the MQTT broker" {
 		t.Errorf("the check's public error is %v", mq["error"])
 	}
-}
-
-func readiness(t *testing.T, app *testkit.TestApp) (int, map[string]any) {
-	t.Helper()
-	resp, err := app.Client.Get(app.URL + "/health/ready")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var body map[string]any
-	if err := json.Unmarshal(raw, &body); err != nil {
-		t.Fatalf("readiness body %q: %v", raw, err)
-	}
-	return resp.StatusCode, body
 }
