@@ -150,7 +150,23 @@ type recorder struct {
 }
 
 func (r *recorder) Record(ctx context.Context, events []*eventbus.Event) error {
-	if err := r.inner.Record(ctx, events); err != nil {
+	return r.count(events, r.inner.Record(ctx, events))
+}
+
+// RecordInFlight passes on to the mirror, which is an
+// eventbus.InFlightRecorder, counting as Record does.
+func (r *recorder) RecordInFlight(ctx context.Context, events []*eventbus.Event) (int64, error) {
+	token, err := r.inner.(eventbus.InFlightRecorder).RecordInFlight(ctx, events)
+	return token, r.count(events, err)
+}
+
+// Handled passes on to the mirror.
+func (r *recorder) Handled(ctx context.Context, tokens []int64) error {
+	return r.inner.(eventbus.InFlightRecorder).Handled(ctx, tokens)
+}
+
+func (r *recorder) count(events []*eventbus.Event, err error) error {
+	if err != nil {
 		r.failures.Add(1)
 		return err
 	}
@@ -283,6 +299,13 @@ func (p *pipeline) stop(tb testing.TB) {
 		defer cancel()
 		if err := p.ingest.Stop(ctx); err != nil {
 			tb.Errorf("stop ingest: %v", err)
+		}
+		// As the module does at stop: the mirror's lease goes, so that the
+		// batches this instance left in flight count as abandoned.
+		if m, ok := p.rec.inner.(*eventbuspg.Mirror); ok {
+			if err := m.Close(ctx); err != nil {
+				tb.Errorf("close the mirror: %v", err)
+			}
 		}
 		if err := p.client.Stop(ctx); err != nil {
 			tb.Errorf("stop the pipeline's client: %v", err)

@@ -183,6 +183,7 @@ type batch struct {
 	msgs    []*Message
 	events  []*Event
 	letters []DeadLetter
+	token   int64 // the in-flight mark of its events (InFlightRecorder), 0 if none
 }
 
 // add parses m into b.
@@ -259,11 +260,20 @@ func (in *Ingest) run(ctx, finish context.Context, queue <-chan *Message) {
 			handled <- r.b
 		}
 	})
+	tokens := make(chan int64, 256)
 	stages.Go(func() {
+		defer close(tokens)
 		for b := range handled {
 			in.settle(finish, b)
+			if b.token != 0 {
+				select {
+				case tokens <- b.token:
+				default: // see clearInFlight
+				}
+			}
 		}
 	})
+	stages.Go(func() { in.clearInFlight(finish, tokens) })
 	stages.Wait()
 	records.Wait()
 }
@@ -344,8 +354,51 @@ func (in *Ingest) record(ctx, finish context.Context, b *batch) bool {
 		for _, ev := range b.events {
 			ev.Duplicate = false
 		}
+		if ir, ok := in.rec.(InFlightRecorder); ok {
+			token, err := ir.RecordInFlight(finish, b.events)
+			b.token = token
+			return err
+		}
 		return in.rec.Record(finish, b.events)
 	})
+}
+
+// clearInFlight tells an InFlightRecorder which batches' handlers
+// finished, once their messages are acknowledged, coalesced and off the
+// path of the stream. Doing it after the ack loses nothing: an
+// acknowledged message is never delivered again, and if the process dies
+// before the mark is cleared, a later copy of one of its events (a
+// publisher's retry, a replay) merely runs its handlers again, which
+// at-least-once allows; that copy's batch then clears the mark.
+func (in *Ingest) clearInFlight(ctx context.Context, tokens <-chan int64) {
+	ir, ok := in.rec.(InFlightRecorder)
+	var pending []int64
+	flush := func() {
+		if ok && len(pending) > 0 {
+			if err := ir.Handled(ctx, pending); err != nil {
+				in.log.DebugContext(ctx, "clearing in-flight marks failed; a later copy of these events would be handled again",
+					slog.Int("batches", len(pending)), slog.String("error", err.Error()))
+			}
+		}
+		pending = pending[:0]
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case t, open := <-tokens:
+			if !open {
+				flush()
+				return
+			}
+			pending = append(pending, t)
+			if len(pending) >= 64 {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		}
+	}
 }
 
 // handle writes a recorded batch's invalid messages to the dead-letter

@@ -42,6 +42,23 @@ type Recorder interface {
 	Record(ctx context.Context, events []*Event) error
 }
 
+// InFlightRecorder is a Recorder that also remembers which stored events
+// are still being handled, so that a crash between the commit and the
+// handlers loses no handling: an event stored but in flight when the
+// process died is no Duplicate when the broker delivers it again, and its
+// handlers run.
+//
+// RecordInFlight is Record that also marks the batch's stored events in
+// flight, in the same transaction, and returns a token for them. Handled
+// clears the marks of tokens whose handlers finished (the ingest pipeline
+// calls it after acknowledging their messages, coalesced). Both are safe
+// for concurrent use.
+type InFlightRecorder interface {
+	Recorder
+	RecordInFlight(ctx context.Context, events []*Event) (token int64, err error)
+	Handled(ctx context.Context, tokens []int64) error
+}
+
 // DeadLetter is a message that could not be processed: invalid, or failed
 // by its handlers after every retry.
 type DeadLetter struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 type Mirror struct {
 	db      *store.DB
 	metrics mirrorMetrics
+	lease   lease
 }
 
 var _ eventbus.Recorder = (*Mirror)(nil)
@@ -29,7 +31,7 @@ var _ eventbus.Recorder = (*Mirror)(nil)
 // NewMirror returns the mirror stored in db (migrated with Migrations).
 func NewMirror(db *store.DB, opts ...Option) *Mirror {
 	o := applyOptions(opts)
-	return &Mirror{db: db, metrics: newMirrorMetrics(o.meterProvider)}
+	return &Mirror{db: db, metrics: newMirrorMetrics(o.meterProvider), lease: lease{db: db}}
 }
 
 // insertMirror stores a batch in one statement (one round trip, atomic):
@@ -47,6 +49,45 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::
 ON CONFLICT (idempotency_key) DO UPDATE SET received_at = excluded.received_at
 	WHERE events_mirror.received_at IS NULL AND excluded.received_at IS NOT NULL
 RETURNING idempotency_key`
+
+// insertMirrorInFlight is insertMirror that also marks the batch in
+// flight (see eventbus.InFlightRecorder): a row already there is also
+// taken again (a delivery that is no duplicate) when an in-flight batch of
+// a writer that is gone lists it (the writer alive will finish it), and
+// the ids stored or taken are listed in a new in-flight row owned by $11,
+// whose id every returned row carries.
+const insertMirrorInFlight = `WITH ins AS (
+INSERT INTO events_mirror
+	(event_id, idempotency_key, trace_id, ts, kind, source, topic, payload, traceparent, received_at)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
+	$7::text[], $8::jsonb[], $9::text[], $10::timestamptz[])
+ON CONFLICT (idempotency_key) DO UPDATE SET received_at = COALESCE(events_mirror.received_at, excluded.received_at)
+	WHERE (events_mirror.received_at IS NULL AND excluded.received_at IS NOT NULL)
+	   OR EXISTS (SELECT 1 FROM events_inflight f
+	              WHERE events_mirror.id = ANY (f.mirror_ids) AND NOT eventbus_owner_alive(f.owner))
+RETURNING id, idempotency_key
+), flight AS (
+INSERT INTO events_inflight (owner, mirror_ids) SELECT $11, array_agg(id) FROM ins HAVING count(*) > 0
+RETURNING id
+)
+SELECT ins.idempotency_key, COALESCE((SELECT id FROM flight), 0) FROM ins`
+
+// clearInFlight deletes the in-flight rows of finished batches, and drops
+// their events from older rows (left by a crashed run, whose events were
+// just handled again), deleting those that end up empty.
+const clearInFlight = `WITH done AS (
+	DELETE FROM events_inflight WHERE id = ANY ($1) RETURNING mirror_ids
+), ids AS (
+	SELECT ARRAY(SELECT DISTINCT i FROM done, unnest(done.mirror_ids) AS i) AS ids,
+	       (SELECT min(t) FROM unnest($1::bigint[]) AS t) AS first
+), covered AS (
+	DELETE FROM events_inflight f USING ids
+	WHERE f.id < ids.first AND f.mirror_ids <@ ids.ids
+)
+UPDATE events_inflight f
+SET mirror_ids = ARRAY(SELECT x FROM unnest(f.mirror_ids) AS x WHERE x <> ALL (ids.ids))
+FROM ids
+WHERE f.id < ids.first AND f.mirror_ids && ids.ids AND NOT f.mirror_ids <@ ids.ids`
 
 // mirrorRows holds a batch column by column, ready for insertMirror.
 type mirrorRows struct {
@@ -129,8 +170,15 @@ func timeOrNull(t time.Time) *time.Time {
 // with U+FFFD in the stored copy, so that no event can make a batch fail
 // for ever.
 func (m *Mirror) Record(ctx context.Context, events []*eventbus.Event) error {
+	_, err := m.record(ctx, events, insertMirror)
+	return err
+}
+
+// record stores a batch with query (insertMirror or insertMirrorInFlight)
+// and sets Duplicate; it returns the in-flight token, if query gives one.
+func (m *Mirror) record(ctx context.Context, events []*eventbus.Event, query string) (int64, error) {
 	if len(events) == 0 {
-		return nil
+		return 0, nil
 	}
 	first := make(map[string]int, len(events)) // key → index of its first event
 	var rows mirrorRows
@@ -141,35 +189,76 @@ func (m *Mirror) Record(ctx context.Context, events []*eventbus.Event) error {
 		}
 		first[key] = i
 		if err := rows.add(ev.Topic, ev.Envelope, ev.ReceivedAt); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	stored, err := m.insert(ctx, rows)
+	stored, token, err := m.insert(ctx, rows, query)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for i, ev := range events {
 		key := cleanText(ev.Envelope.IdempotencyKey)
 		ev.Duplicate = first[key] != i || !stored[key]
 	}
 	m.metrics.recorded(ctx, events, time.Now())
+	return token, nil
+}
+
+// RecordInFlight is Record that also marks the stored events in flight
+// until Handled is called with the returned token (see
+// eventbus.InFlightRecorder). The token is 0 when nothing was stored.
+func (m *Mirror) RecordInFlight(ctx context.Context, events []*eventbus.Event) (int64, error) {
+	return m.record(ctx, events, insertMirrorInFlight)
+}
+
+// Close releases what RecordInFlight holds: the lock that tells other
+// instances this one is alive (its in-flight batches then count as
+// abandoned). Record keeps working after Close. Safe to call twice.
+func (m *Mirror) Close(ctx context.Context) error {
+	return m.lease.close(ctx)
+}
+
+// Handled clears the in-flight marks of tokens (see RecordInFlight).
+func (m *Mirror) Handled(ctx context.Context, tokens []int64) error {
+	tokens = slices.DeleteFunc(slices.Clone(tokens), func(t int64) bool { return t == 0 })
+	if len(tokens) == 0 {
+		return nil
+	}
+	if _, err := m.db.Exec(ctx, clearInFlight, tokens); err != nil {
+		return fmt.Errorf("eventbuspg: clear %d in-flight batches: %w", len(tokens), err)
+	}
 	return nil
 }
 
-func (m *Mirror) insert(ctx context.Context, rows mirrorRows) (map[string]bool, error) {
-	res, err := m.db.Query(ctx, insertMirror, rows.args()...)
+var _ eventbus.InFlightRecorder = (*Mirror)(nil)
+
+func (m *Mirror) insert(ctx context.Context, rows mirrorRows, query string) (map[string]bool, int64, error) {
+	args := rows.args()
+	if query == insertMirrorInFlight {
+		owner, err := m.lease.owner(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		args = append(args, owner)
+	}
+	res, err := m.db.Query(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("eventbuspg: record %d events: %w", len(rows.key), err)
+		return nil, 0, fmt.Errorf("eventbuspg: record %d events: %w", len(rows.key), err)
 	}
 	stored := make(map[string]bool, len(rows.key))
 	var key string
-	if _, err := pgx.ForEachRow(res, []any{&key}, func() error {
+	var token int64
+	dest := []any{&key}
+	if query == insertMirrorInFlight {
+		dest = append(dest, &token)
+	}
+	if _, err := pgx.ForEachRow(res, dest, func() error {
 		stored[key] = true
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("eventbuspg: record %d events: %w", len(rows.key), err)
+		return nil, 0, fmt.Errorf("eventbuspg: record %d events: %w", len(rows.key), err)
 	}
-	return stored, nil
+	return stored, token, nil
 }
 
 // StoredEvent is an event as the mirror holds it.

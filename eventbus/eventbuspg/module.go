@@ -58,7 +58,18 @@ func (p moduleParams) logger() *slog.Logger {
 	return p.Logger.With(slog.String("module", "eventbus.pg"))
 }
 
-func newModuleMirror(p moduleParams) *Mirror { return NewMirror(p.DB, p.options()...) }
+type mirrorParams struct {
+	fx.In
+	Common    moduleParams
+	Lifecycle fx.Lifecycle
+}
+
+// newModuleMirror closes the mirror's lease when the application stops.
+func newModuleMirror(p mirrorParams) *Mirror {
+	m := NewMirror(p.Common.DB, p.Common.options()...)
+	p.Lifecycle.Append(fx.StopHook(m.Close))
+	return m
+}
 
 func newModuleDeadLetters(p moduleParams) *DeadLetterStore {
 	return NewDeadLetterStore(p.DB, p.options()...)
