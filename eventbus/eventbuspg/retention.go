@@ -44,6 +44,9 @@ type RetentionResult struct {
 	Outbox int64
 	// DLQ is the dead letters deleted.
 	DLQ int64
+	// InFlight is the in-flight marks deleted that dead instances left more
+	// than a day ago (their events never came back to be handled again).
+	InFlight int64
 }
 
 // RunOnce deletes the rows that are too old now and returns how many it
@@ -73,8 +76,19 @@ func (r *Retention) RunOnce(ctx context.Context) (RetentionResult, error) {
 			errs = append(errs, fmt.Errorf("eventbuspg: retention: %w", err))
 		}
 	}
+	var w where
+	w.add("created_at < ? AND NOT eventbus_owner_alive(owner)", now.Add(-inFlightRetention))
+	n, err := deleteBatched(ctx, r.db, "events_inflight", w, r.cfg.BatchSize)
+	res.InFlight = n
+	if err != nil {
+		errs = append(errs, fmt.Errorf("eventbuspg: retention: %w", err))
+	}
 	return res, errors.Join(errs...)
 }
+
+// inFlightRetention is how long a dead instance's in-flight marks are
+// kept: long enough for any redelivery of their events to come back.
+const inFlightRetention = 24 * time.Hour
 
 // Start starts the job in a goroutine of its own: a run now, then one
 // every Interval. A running job's Start does nothing.

@@ -107,3 +107,35 @@ func TestRetentionRunsInTheBackground(t *testing.T) {
 		}
 	}
 }
+
+// TestRetentionDropsOldMarksOfDeadInstances: in-flight marks older than a
+// day whose owner is gone are deleted; a live owner's, and recent ones,
+// are kept.
+func TestRetentionDropsOldMarksOfDeadInstances(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	live, err := b.db.DB.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Release()
+	const liveKey, deadKey = int64(0x1234_5678_9abc), int64(0x7777_0000_1111)
+	if _, err := live.Exec(ctx, "SELECT pg_advisory_lock($1)", liveKey); err != nil {
+		t.Fatal(err)
+	}
+	defer live.Exec(ctx, "SELECT pg_advisory_unlock($1)", liveKey) //nolint:errcheck
+	b.exec(t, `INSERT INTO events_inflight (owner, mirror_ids, created_at) VALUES
+		($1, '{1}', now() - interval '2 days'),
+		($2, '{2}', now() - interval '2 days'),
+		($2, '{3}', now() - interval '1 hour')`, liveKey, deadKey)
+	res, err := eventbuspg.NewRetention(b.db.DB, eventbuspg.RetentionConfig{}, nil).RunOnce(ctx)
+	if err != nil || res.InFlight != 1 {
+		t.Fatalf("RunOnce = %+v, %v; want the one old mark of a dead owner deleted", res, err)
+	}
+	if n := b.count(t, "SELECT count(*) FROM events_inflight WHERE owner = $1 AND created_at < now() - interval '1 day'", deadKey); n != 0 {
+		t.Fatalf("old dead mark kept")
+	}
+	if n := b.count(t, "SELECT count(*) FROM events_inflight"); n != 2 {
+		t.Fatalf("%d marks left, want the live owner's and the recent one", n)
+	}
+}
