@@ -67,6 +67,11 @@ func (l *lease) close(ctx context.Context) error {
 	if l.conn == nil {
 		return nil
 	}
+	// Unlock first: the server ends a closed connection's session (and its
+	// locks) a moment after the close, and other instances must see this
+	// one gone at once. If the connection is dead, so is the lock: that
+	// error does not matter.
+	_, _ = l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", l.key)
 	err := l.conn.Close(ctx)
 	l.conn = nil
 	return err
