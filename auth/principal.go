@@ -101,3 +101,24 @@ func PrincipalFrom(ctx context.Context) *Principal {
 	p, _ := ctx.Value(principalKey{}).(*Principal)
 	return p
 }
+
+// ClientInfo is what the guard learnt about the caller's connection.
+type ClientInfo struct {
+	// IP is the client's address (see ClientIP).
+	IP string
+	// UserAgent is the request's User-Agent.
+	UserAgent string
+}
+
+type clientKey struct{}
+
+// WithClientInfo returns a context carrying c.
+func WithClientInfo(ctx context.Context, c ClientInfo) context.Context {
+	return context.WithValue(ctx, clientKey{}, c)
+}
+
+// ClientInfoFrom returns the client info ctx carries (set by the guard).
+func ClientInfoFrom(ctx context.Context) ClientInfo {
+	c, _ := ctx.Value(clientKey{}).(ClientInfo)
+	return c
+}

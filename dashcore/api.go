@@ -134,7 +134,7 @@ func NewHandler(opts HandlerOptions) (http.Handler, huma.API, error) {
 		inner = mws[i].Wrap(inner)
 	}
 
-	var h http.Handler = &router{mux: mux, next: inner, limits: limits}
+	var h http.Handler = &router{mux: mux, next: inner, limits: limits, oapi: api.OpenAPI()}
 	if c := corsMiddleware(cfg); c != nil {
 		h = c(h)
 	}

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
 )
 
 // RequestIDHeader carries the request id in both directions.
@@ -19,6 +21,11 @@ type RequestInfo struct {
 	ID string
 	// Pattern is the ServeMux pattern that matched, empty if none did.
 	Pattern string
+	// Operation is the huma operation that serves the route, or the one
+	// the OpenAPI document gives for a raw handler's route; nil if none.
+	// Middleware reads its Metadata (the auth module's requirements) and
+	// must not change it.
+	Operation *huma.Operation
 }
 
 type requestInfoKey struct{}

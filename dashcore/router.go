@@ -21,6 +21,41 @@ type router struct {
 	mux    *http.ServeMux
 	next   http.Handler
 	limits *bodyLimits
+	oapi   *huma.OpenAPI
+}
+
+// documented returns the operation the OpenAPI document gives for a raw
+// handler's pattern ("GET /api/v1/events/stream", documented with
+// OpenAPI().AddOperation), or nil.
+func (rt *router) documented(pattern string) *huma.Operation {
+	if rt.oapi == nil {
+		return nil
+	}
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok {
+		return nil
+	}
+	item := rt.oapi.Paths[path]
+	if item == nil {
+		return nil
+	}
+	switch method {
+	case http.MethodGet:
+		return item.Get
+	case http.MethodPost:
+		return item.Post
+	case http.MethodPut:
+		return item.Put
+	case http.MethodPatch:
+		return item.Patch
+	case http.MethodDelete:
+		return item.Delete
+	case http.MethodHead:
+		return item.Head
+	case http.MethodOptions:
+		return item.Options
+	}
+	return nil
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -29,10 +64,15 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt.unmatched(w, r, h)
 		return
 	}
+	limit := rt.limits.forPattern(pattern)
 	if ri := RequestInfoFrom(r.Context()); ri != nil {
 		ri.Pattern = pattern
+		ri.Operation = limit.op
+		if ri.Operation == nil {
+			ri.Operation = rt.documented(pattern)
+		}
 	}
-	if !rt.limitBody(w, r, rt.limits.forPattern(pattern)) {
+	if !rt.limitBody(w, r, limit) {
 		return
 	}
 	rt.next.ServeHTTP(w, r)
@@ -135,8 +175,9 @@ type bodyLimits struct {
 
 // bodyLimit is the body limit of one route.
 type bodyLimit struct {
-	max    int64 // bytes; negative for none
-	buffer bool  // a huma operation that reads the body whole
+	max    int64           // bytes; negative for none
+	buffer bool            // a huma operation that reads the body whole
+	op     *huma.Operation // the huma operation, nil for raw handlers
 }
 
 // humaDefaultMaxBodyBytes is what huma sets when an operation with a body
@@ -161,7 +202,7 @@ func (b *bodyLimits) apply(op *huma.Operation) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.patterns[strings.ToUpper(op.Method)+" "+op.Path] = bodyLimit{max: limit, buffer: reads}
+	b.patterns[strings.ToUpper(op.Method)+" "+op.Path] = bodyLimit{max: limit, buffer: reads, op: op}
 }
 
 func (b *bodyLimits) forPattern(pattern string) bodyLimit {

@@ -7,6 +7,21 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Querier runs statements. *DB, *pgxpool.Pool, *pgx.Conn and pgx.Tx
+// implement it, so a repository method taking a Querier runs alone or
+// inside the caller's transaction.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+var (
+	_ Querier = (*DB)(nil)
+	_ Querier = pgx.Tx(nil)
 )
 
 // Beginner starts a transaction. *DB, *pgxpool.Pool and *pgx.Conn begin a

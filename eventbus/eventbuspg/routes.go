@@ -12,6 +12,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"go.uber.org/fx"
 
+	"github.com/taylordash/taylordash/auth"
 	"github.com/taylordash/taylordash/dashcore"
 	"github.com/taylordash/taylordash/eventbus"
 )
@@ -202,36 +203,36 @@ type purgeOutput struct {
 
 func (r *routes) register(api huma.API) {
 	tags := []string{"events"}
-	huma.Register(api, huma.Operation{
+	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "list-events", Method: http.MethodGet, Path: "/api/v1/events", Tags: tags,
 		Summary:     "List stored events",
 		Description: "Events of the mirror, newest first, with bounded pagination (cursor).",
-	}, r.listEvents)
-	huma.Register(api, huma.Operation{
+	}, "events", "read"), r.listEvents)
+	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "publish-test-event", Method: http.MethodPost, Path: "/api/v1/events/test", Tags: tags,
 		Summary:     "Publish a test event",
 		Description: "Writes a test_event on " + TestTopic + " through the outbox: it is stored at once and published as soon as the broker takes it. It never waits for the broker.",
-	}, r.publishTest)
-	huma.Register(api, huma.Operation{
+	}, "events", "write"), r.publishTest)
+	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "list-dlq", Method: http.MethodGet, Path: "/api/v1/dlq", Tags: tags,
 		Summary: "List dead letters",
-	}, r.listDLQ)
-	huma.Register(api, huma.Operation{
+	}, "dlq", "read"), r.listDLQ)
+	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "get-dlq", Method: http.MethodGet, Path: "/api/v1/dlq/{id}", Tags: tags,
 		Summary: "Get a dead letter",
-	}, r.getDLQ)
-	huma.Register(api, huma.Operation{
+	}, "dlq", "read"), r.getDLQ)
+	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "replay-dlq", Method: http.MethodPost, Path: "/api/v1/dlq/replay", Tags: tags,
 		Summary:     "Replay dead letters",
 		Description: "Publishes each dead letter's original message again, byte-exact, to its original topic, and marks it replayed; stops at the first failure. The mirror's idempotency key makes replaying an event it already holds harmless.",
-	}, r.replay)
-	huma.Register(api, huma.Operation{
+	}, "dlq", "write"), r.replay)
+	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "purge-dlq", Method: http.MethodDelete, Path: "/api/v1/dlq", Tags: tags,
 		Summary:     "Purge dead letters",
 		Description: "Deletes the dead letters matching the filter. With no filter it refuses, unless all=true.",
-	}, r.purge)
+	}, "dlq", "write"), r.purge)
 	// The stream is served by a plain handler (below); it is documented here.
-	api.OpenAPI().AddOperation(&huma.Operation{
+	stream := auth.Require(huma.Operation{
 		OperationID: "stream-events", Method: http.MethodGet, Path: "/api/v1/events/stream", Tags: tags,
 		Summary: "Follow events (Server-Sent Events)",
 		Description: "Every event stored from now on (or after Last-Event-ID / ?after=, to resume), in commit order, " +
@@ -248,7 +249,8 @@ func (r *routes) register(api huma.API) {
 			Description: "A stream of events.",
 			Content:     map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: "string"}}},
 		}},
-	})
+	}, "events", "read")
+	api.OpenAPI().AddOperation(&stream)
 }
 
 func (r *routes) handle(mux *http.ServeMux) {

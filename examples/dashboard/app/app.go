@@ -10,6 +10,8 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"go.uber.org/fx"
 
+	"github.com/taylordash/taylordash/auth"
+	"github.com/taylordash/taylordash/auth/authpg"
 	"github.com/taylordash/taylordash/dashcore"
 	"github.com/taylordash/taylordash/eventbus"
 	"github.com/taylordash/taylordash/eventbus/eventbuspg"
@@ -34,11 +36,13 @@ func Modules() fx.Option {
 			Version:     Version,
 			Description: "The TaylorDash dashboard backend: projects, components and tasks, events, plugins.",
 		}),
-		dashcore.ProvideConfig[APIKeyConfig](),
-		fx.Provide(
-			dashcore.AsRoutes(newRootRoutes),
-			dashcore.AsMiddleware(newAPIKeyMiddleware),
-		),
+		auth.Module,
+		authpg.Module,
+		authpg.HTTPModule,
+		// Audit events are published through the event bus's outbox, in
+		// the audit row's transaction.
+		fx.Provide(func(o *eventbuspg.Outbox) authpg.Outbox { return o }),
+		fx.Provide(dashcore.AsRoutes(newRootRoutes)),
 	)
 }
 
@@ -56,13 +60,13 @@ func newRootRoutes() dashcore.Routes {
 	return dashcore.Routes{
 		Name: "root",
 		Register: func(api huma.API) {
-			huma.Register(api, huma.Operation{
+			huma.Register(api, auth.Public(huma.Operation{
 				OperationID: "root",
 				Method:      http.MethodGet,
 				Path:        "/",
 				Summary:     "API name and version",
 				Tags:        []string{"meta"},
-			}, func(context.Context, *struct{}) (*rootOutput, error) {
+			}, ""), func(context.Context, *struct{}) (*rootOutput, error) {
 				return &rootOutput{Body: RootBody{Message: "TaylorDash Backend API", Version: Version}}, nil
 			})
 		},

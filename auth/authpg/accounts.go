@@ -1,0 +1,584 @@
+package authpg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/taylordash/taylordash/auth"
+	"github.com/taylordash/taylordash/dashcore"
+	"github.com/taylordash/taylordash/store"
+)
+
+// SessionConfig configures local sessions.
+type SessionConfig struct {
+	// TTL is a session's absolute lifetime. Default 24h (the original's).
+	TTL time.Duration `env:"TTL"`
+	// RememberMeTTL is the lifetime with remember_me. Default 30 days.
+	RememberMeTTL time.Duration `env:"REMEMBER_ME_TTL"`
+	// IdleTimeout ends a session unused for that long. Default 2h.
+	IdleTimeout time.Duration `env:"IDLE_TIMEOUT"`
+	// RememberMeIdleTimeout is the idle timeout with remember_me.
+	// Default 7 days.
+	RememberMeIdleTimeout time.Duration `env:"REMEMBER_ME_IDLE_TIMEOUT"`
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c SessionConfig) WithDefaults() SessionConfig {
+	if c.TTL == 0 {
+		c.TTL = 24 * time.Hour
+	}
+	if c.RememberMeTTL == 0 {
+		c.RememberMeTTL = 30 * 24 * time.Hour
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 2 * time.Hour
+	}
+	if c.RememberMeIdleTimeout == 0 {
+		c.RememberMeIdleTimeout = 7 * 24 * time.Hour
+	}
+	return c
+}
+
+// Validate reports a configuration that cannot work.
+func (c SessionConfig) Validate() error {
+	switch {
+	case c.TTL < time.Minute:
+		return errors.New("TTL must be at least 1m")
+	case c.RememberMeTTL < c.TTL:
+		return errors.New("RememberMeTTL must be at least TTL")
+	case c.IdleTimeout < time.Minute || c.RememberMeIdleTimeout < time.Minute:
+		return errors.New("IdleTimeout and RememberMeIdleTimeout must be at least 1m")
+	}
+	return nil
+}
+
+// AdminRole is the role that manages users; the last active user holding
+// it can be neither deleted, demoted nor deactivated.
+const AdminRole = "admin"
+
+// ViewerRole is the role whose login may persist single_view_mode and
+// default_view, as in the original.
+const ViewerRole = "viewer"
+
+// ErrInvalidCredentials is the answer to every failed login, whatever the
+// cause: the same status and body for an unknown user, a wrong password
+// and a deactivated account.
+var ErrInvalidCredentials = dashcore.NewError(dashcore.ErrUnauthorized, "Invalid username or password", nil)
+
+// LockedError is a login refused because the username or the client is
+// locked out after repeated failures.
+type LockedError struct {
+	// RetryAfter is when a login may be tried again.
+	RetryAfter time.Duration
+}
+
+// Error implements error.
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("too many failed logins; retry in %s", e.RetryAfter.Round(time.Second))
+}
+
+// AccountsOptions is what [Accounts] is made of.
+type AccountsOptions struct {
+	// Sessions configures session lifetimes.
+	Sessions SessionConfig
+	// Hasher hashes and checks passwords. Required.
+	Hasher *auth.PasswordHasher
+	// Guard throttles failed logins; nil for none.
+	Guard *auth.LoginGuard
+	// Auditor records security events; nil for none.
+	Auditor auth.Auditor
+	// Roles returns the roles a user may be given (the authorizer's);
+	// nil accepts admin, operator and viewer.
+	Roles func() []string
+	// Logger receives audit write failures.
+	Logger *slog.Logger
+}
+
+// Accounts is local users and their sessions: login and logout, and user
+// management with the rules the original lacked (sessions revoked on
+// password, role or activation change; the last admin kept; deletion that
+// works).
+type Accounts struct {
+	db       *store.DB
+	opts     AccountsOptions
+	sessions *Sessions
+	log      *slog.Logger
+}
+
+// NewAccounts returns the accounts service on db.
+func NewAccounts(db *store.DB, opts AccountsOptions) (*Accounts, error) {
+	opts.Sessions = opts.Sessions.WithDefaults()
+	if err := opts.Sessions.Validate(); err != nil {
+		return nil, fmt.Errorf("authpg: sessions: %w", err)
+	}
+	if opts.Hasher == nil {
+		return nil, errors.New("authpg: accounts need a password Hasher")
+	}
+	if opts.Roles == nil {
+		opts.Roles = func() []string { return []string{"admin", "operator", "viewer"} }
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Accounts{db: db, opts: opts, sessions: NewSessions(db), log: log}, nil
+}
+
+// Sessions returns the session store (for the session authenticator).
+func (a *Accounts) Sessions() *Sessions { return a.sessions }
+
+// Client describes the caller of an operation, for sessions and audit.
+type Client struct {
+	// IP is the client's address.
+	IP string
+	// UserAgent is its User-Agent.
+	UserAgent string
+	// RequestID is the request's id.
+	RequestID string
+	// Actor is the authenticated principal, if any.
+	Actor *auth.Principal
+}
+
+func (a *Accounts) audit(ctx context.Context, c Client, typ, outcome string, u *User, details map[string]any) {
+	if a.opts.Auditor == nil {
+		return
+	}
+	e := auth.AuditEvent{Type: typ, Outcome: outcome, IP: c.IP, UserAgent: c.UserAgent, RequestID: c.RequestID, Details: details}
+	if c.Actor != nil {
+		e.Subject, e.Method = c.Actor.Subject, string(c.Actor.Method)
+	}
+	if u != nil {
+		e.UserID, e.Username = u.ID, u.Username
+	}
+	if err := a.opts.Auditor.Audit(ctx, e); err != nil {
+		a.log.WarnContext(ctx, "authpg: write audit event", "type", typ, "err", err)
+	}
+}
+
+// LoginRequest is a login attempt (the original's LoginRequest).
+type LoginRequest struct {
+	Username       string
+	Password       string
+	RememberMe     bool
+	SingleViewMode bool
+	DefaultView    *string
+}
+
+// LoginResult is a successful login (the original's LoginResponse).
+type LoginResult struct {
+	UserID         string    `json:"user_id"`
+	Username       string    `json:"username"`
+	Role           string    `json:"role"`
+	SessionToken   string    `json:"session_token"`
+	ExpiresAt      time.Time `json:"expires_at"`
+	SingleViewMode bool      `json:"single_view_mode"`
+	DefaultView    *string   `json:"default_view"`
+}
+
+// Login checks a username and password and opens a session. Every failure
+// is ErrInvalidCredentials and costs the same password check, so neither
+// the answer nor its timing tells whether the username exists. Failures
+// are counted per username and per client; past the limit the login is
+// refused with *LockedError until the lockout ends.
+func (a *Accounts) Login(ctx context.Context, c Client, req LoginRequest) (*LoginResult, error) {
+	if a.opts.Guard != nil {
+		if retry, locked := a.opts.Guard.Check(req.Username, c.IP); locked {
+			a.audit(ctx, c, auth.AuditLoginFailed, "failure", &User{Username: req.Username}, map[string]any{"reason": "locked_out"})
+			return nil, &LockedError{RetryAfter: retry}
+		}
+	}
+	u, err := userByName(ctx, a.db, req.Username)
+	if err != nil && !errors.Is(err, ErrUserNotFound) {
+		return nil, err
+	}
+	reason := ""
+	rehash := false
+	switch {
+	case u == nil:
+		a.opts.Hasher.VerifyDummy(req.Password)
+		reason = "unknown_user"
+	default:
+		ok, needs, verr := a.opts.Hasher.Verify(req.Password, u.passwordHash)
+		switch {
+		case verr != nil:
+			a.log.ErrorContext(ctx, "authpg: stored password hash is unreadable", "user", u.ID, "err", verr)
+			reason = "bad_hash"
+		case !ok:
+			reason = "bad_password"
+		case !u.IsActive:
+			reason = "inactive"
+		}
+		rehash = needs
+	}
+	if reason != "" {
+		audited := u
+		if audited == nil {
+			audited = &User{Username: req.Username}
+		}
+		a.audit(ctx, c, auth.AuditLoginFailed, "failure", audited, map[string]any{"reason": reason})
+		if a.opts.Guard != nil {
+			if lockedNow, retry := a.opts.Guard.Failure(req.Username, c.IP); lockedNow {
+				a.audit(ctx, c, auth.AuditLockout, "failure", audited, map[string]any{"retry_after_seconds": int(retry.Seconds())})
+			}
+		}
+		return nil, ErrInvalidCredentials
+	}
+	if a.opts.Guard != nil {
+		a.opts.Guard.Success(req.Username, c.IP)
+	}
+
+	res := &LoginResult{UserID: u.ID, Username: u.Username, Role: u.Role}
+	err = store.Tx(ctx, a.db, func(tx pgx.Tx) error {
+		ttl, idle := a.opts.Sessions.TTL, a.opts.Sessions.IdleTimeout
+		if req.RememberMe {
+			ttl, idle = a.opts.Sessions.RememberMeTTL, a.opts.Sessions.RememberMeIdleTimeout
+		}
+		token, expires, err := createSession(ctx, tx, newSession{userID: u.ID, ttl: ttl, idle: idle,
+			rememberMe: req.RememberMe, ip: c.IP, agent: c.UserAgent})
+		if err != nil {
+			return err
+		}
+		res.SessionToken, res.ExpiresAt = token, expires
+		// A viewer's login may set its view preferences, as in the
+		// original; other roles keep theirs.
+		if u.Role == ViewerRole {
+			err = tx.QueryRow(ctx, `UPDATE auth_users SET last_login = now(),
+				single_view_mode = $2, default_view = coalesce($3, default_view)
+				WHERE id = $1 RETURNING single_view_mode, default_view`, u.ID, req.SingleViewMode, req.DefaultView).
+				Scan(&res.SingleViewMode, &res.DefaultView)
+		} else {
+			err = tx.QueryRow(ctx, `UPDATE auth_users SET last_login = now() WHERE id = $1
+				RETURNING single_view_mode, default_view`, u.ID).Scan(&res.SingleViewMode, &res.DefaultView)
+		}
+		if err != nil {
+			return fmt.Errorf("authpg: record login: %w", store.MapError(err))
+		}
+		if rehash {
+			hash, err := a.opts.Hasher.Hash(req.Password)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE auth_users SET password_hash = $2 WHERE id = $1`, u.ID, hash); err != nil {
+				return fmt.Errorf("authpg: rehash password: %w", store.MapError(err))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.audit(ctx, c, auth.AuditLoginSuccess, "success", u, map[string]any{"remember_me": req.RememberMe})
+	return res, nil
+}
+
+// Logout revokes the caller's session. It reports whether a session was
+// live; a principal that is not a session is a no-op.
+func (a *Accounts) Logout(ctx context.Context, c Client) (bool, error) {
+	p := c.Actor
+	if p == nil || p.Method != auth.MethodSession {
+		return false, nil
+	}
+	live, err := a.sessions.Revoke(ctx, p.SessionID, "logout")
+	if err != nil {
+		return false, err
+	}
+	if live {
+		a.audit(ctx, c, auth.AuditLogout, "success", &User{ID: p.Subject, Username: p.Name}, nil)
+	}
+	return live, nil
+}
+
+// User returns a user.
+func (a *Accounts) User(ctx context.Context, id string) (*User, error) {
+	return userByID(ctx, a.db, id, false)
+}
+
+// Users returns every user, newest first.
+func (a *Accounts) Users(ctx context.Context) ([]*User, error) { return listUsers(ctx, a.db) }
+
+// NewUser is a user to create (the original's CreateUserRequest).
+type NewUser struct {
+	Username       string
+	Password       string
+	Role           string
+	DefaultView    *string
+	SingleViewMode bool
+}
+
+// checkUsername refuses usernames that are empty, too long or odd.
+func checkUsername(name string) error {
+	switch {
+	case name == "" || utf8.RuneCountInString(name) > 64:
+		return dashcore.NewError(dashcore.ErrInvalid, "username must be 1 to 64 characters", nil)
+	case strings.TrimSpace(name) != name || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return dashcore.NewError(dashcore.ErrInvalid, "username must not start or end with spaces or hold control characters", nil)
+	}
+	return nil
+}
+
+func (a *Accounts) checkRole(role string) error {
+	roles := a.opts.Roles()
+	if !slices.Contains(roles, role) {
+		return dashcore.NewError(dashcore.ErrInvalid, fmt.Sprintf("role %q is not known; known roles: %s", role, strings.Join(roles, ", ")), nil)
+	}
+	return nil
+}
+
+func (a *Accounts) checkPassword(username, password string) error {
+	if err := a.opts.Hasher.Check(username, password); err != nil {
+		return dashcore.NewError(dashcore.ErrInvalid, err.Error(), err)
+	}
+	return nil
+}
+
+// CreateUser creates a user. A taken username (in any case) is a
+// conflict; view preferences are kept for viewers only, as in the
+// original.
+func (a *Accounts) CreateUser(ctx context.Context, c Client, nu NewUser) (*User, error) {
+	if err := checkUsername(nu.Username); err != nil {
+		return nil, err
+	}
+	if err := a.checkRole(nu.Role); err != nil {
+		return nil, err
+	}
+	if err := a.checkPassword(nu.Username, nu.Password); err != nil {
+		return nil, err
+	}
+	hash, err := a.opts.Hasher.Hash(nu.Password)
+	if err != nil {
+		return nil, err
+	}
+	if nu.Role != ViewerRole {
+		nu.DefaultView, nu.SingleViewMode = nil, false
+	}
+	var createdBy *string
+	if c.Actor != nil && c.Actor.Method == auth.MethodSession {
+		createdBy = &c.Actor.Subject
+	}
+	rows, err := a.db.Query(ctx, `
+		INSERT INTO auth_users (username, password_hash, role, default_view, single_view_mode, created_by)
+		VALUES ($1, $2, $3, $4, $5, $6::uuid) RETURNING `+userColumns,
+		nu.Username, hash, nu.Role, nu.DefaultView, nu.SingleViewMode, createdBy)
+	if err != nil {
+		return nil, fmt.Errorf("authpg: create user: %w", store.MapError(err))
+	}
+	u, err := pgx.CollectExactlyOneRow(rows, scanUser)
+	if store.IsUniqueViolation(err) {
+		return nil, dashcore.NewError(dashcore.ErrConflict, "Username already exists", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authpg: create user: %w", store.MapError(err))
+	}
+	a.audit(ctx, c, auth.AuditUserCreated, "success", u, map[string]any{"role": u.Role})
+	return u, nil
+}
+
+// UserUpdate changes a user; nil fields stay (the original's
+// UpdateUserRequest).
+type UserUpdate struct {
+	Role           *string
+	DefaultView    *string
+	SingleViewMode *bool
+	IsActive       *bool
+	Password       *string
+}
+
+func (u UserUpdate) empty() bool {
+	return u.Role == nil && u.DefaultView == nil && u.SingleViewMode == nil && u.IsActive == nil && u.Password == nil
+}
+
+// ErrLastAdmin refuses removing, demoting or deactivating the last active
+// admin.
+var ErrLastAdmin = dashcore.NewError(dashcore.ErrConflict,
+	"the last active admin cannot be deleted, demoted or deactivated; make another admin first", nil)
+
+// UpdateUser changes a user. A password, role or activation change
+// revokes every session of the user, in the same transaction.
+func (a *Accounts) UpdateUser(ctx context.Context, c Client, id string, up UserUpdate) (*User, error) {
+	if up.empty() {
+		return nil, dashcore.NewError(dashcore.ErrBadRequest, "No updates provided", nil)
+	}
+	if up.Role != nil {
+		if err := a.checkRole(*up.Role); err != nil {
+			return nil, err
+		}
+	}
+	var out *User
+	var revoked int64
+	var changes []string
+	err := store.Tx(ctx, a.db, func(tx pgx.Tx) error {
+		if _, err := activeAdmins(ctx, tx, AdminRole); err != nil { // lock admins first, always in this order
+			return err
+		}
+		u, err := userByID(ctx, tx, id, true)
+		if err != nil {
+			return err
+		}
+		if up.Password != nil {
+			if err := a.checkPassword(u.Username, *up.Password); err != nil {
+				return err
+			}
+		}
+		losesAdmin := u.Role == AdminRole && u.IsActive &&
+			((up.Role != nil && *up.Role != AdminRole) || (up.IsActive != nil && !*up.IsActive))
+		if losesAdmin {
+			n, err := activeAdmins(ctx, tx, AdminRole)
+			if err != nil {
+				return err
+			}
+			if n <= 1 {
+				return ErrLastAdmin
+			}
+		}
+		var hash *string
+		if up.Password != nil {
+			h, err := a.opts.Hasher.Hash(*up.Password)
+			if err != nil {
+				return err
+			}
+			hash = &h
+		}
+		rows, err := tx.Query(ctx, `
+			UPDATE auth_users SET
+				role = coalesce($2, role),
+				default_view = coalesce($3, default_view),
+				single_view_mode = coalesce($4, single_view_mode),
+				is_active = coalesce($5, is_active),
+				password_hash = coalesce($6, password_hash),
+				password_changed_at = CASE WHEN $6::text IS NULL THEN password_changed_at ELSE now() END,
+				updated_at = now()
+			WHERE id = $1::uuid RETURNING `+userColumns, id, up.Role, up.DefaultView, up.SingleViewMode, up.IsActive, hash)
+		if err != nil {
+			return fmt.Errorf("authpg: update user: %w", store.MapError(err))
+		}
+		out, err = pgx.CollectExactlyOneRow(rows, scanUser)
+		if err != nil {
+			return fmt.Errorf("authpg: update user: %w", store.MapError(err))
+		}
+		if up.Password != nil {
+			changes = append(changes, "password")
+		}
+		if up.Role != nil && *up.Role != u.Role {
+			changes = append(changes, "role")
+		}
+		if up.IsActive != nil && *up.IsActive != u.IsActive {
+			changes = append(changes, "is_active")
+		}
+		if len(changes) > 0 {
+			revoked, err = revokeUserSessions(ctx, tx, id, strings.Join(changes, ",")+" changed")
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	details := map[string]any{"changed": changes, "role": out.Role, "is_active": out.IsActive}
+	a.audit(ctx, c, auth.AuditUserUpdated, "success", out, details)
+	if slices.Contains(changes, "password") {
+		a.audit(ctx, c, auth.AuditPasswordChanged, "success", out, nil)
+	}
+	if revoked > 0 {
+		a.audit(ctx, c, auth.AuditSessionsRevoked, "success", out, map[string]any{"sessions": revoked, "reason": strings.Join(changes, ",")})
+	}
+	return out, nil
+}
+
+// ErrDeleteSelf refuses deleting one's own account.
+var ErrDeleteSelf = dashcore.NewError(dashcore.ErrBadRequest, "Cannot delete your own account", nil)
+
+// DeleteUser deletes a user and its sessions. Its audit history stays
+// (the audit log has no foreign key); users it created keep existing.
+func (a *Accounts) DeleteUser(ctx context.Context, c Client, id string) (*User, error) {
+	if c.Actor != nil && c.Actor.Method == auth.MethodSession && c.Actor.Subject == id {
+		return nil, ErrDeleteSelf
+	}
+	var u *User
+	err := store.Tx(ctx, a.db, func(tx pgx.Tx) error {
+		if _, err := activeAdmins(ctx, tx, AdminRole); err != nil {
+			return err
+		}
+		var err error
+		u, err = userByID(ctx, tx, id, true)
+		if err != nil {
+			return err
+		}
+		if u.Role == AdminRole && u.IsActive {
+			n, err := activeAdmins(ctx, tx, AdminRole)
+			if err != nil {
+				return err
+			}
+			if n <= 1 {
+				return ErrLastAdmin
+			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM auth_users WHERE id = $1::uuid`, id); err != nil {
+			return fmt.Errorf("authpg: delete user: %w", store.MapError(err))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.audit(ctx, c, auth.AuditUserDeleted, "success", u, nil)
+	return u, nil
+}
+
+// EnsureAdmin creates the first admin when no active admin exists (from
+// TAYLORDASH_BOOTSTRAP_ADMIN_USER and _PASSWORD, or the CLI). It reports
+// whether it created one; an existing admin leaves everything as is. The
+// password must pass the policy: there is no default password.
+func (a *Accounts) EnsureAdmin(ctx context.Context, username, password string) (bool, error) {
+	if err := checkUsername(username); err != nil {
+		return false, fmt.Errorf("authpg: bootstrap admin: %w", err)
+	}
+	if err := a.opts.Hasher.Check(username, password); err != nil {
+		return false, fmt.Errorf("authpg: bootstrap admin %q: the password does not meet the policy: %w", username, err)
+	}
+	hash, err := a.opts.Hasher.Hash(password)
+	if err != nil {
+		return false, err
+	}
+	created := false
+	err = store.Tx(ctx, a.db, func(tx pgx.Tx) error {
+		// One bootstrap at a time across instances.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('taylordash.auth.bootstrap'))`); err != nil {
+			return fmt.Errorf("authpg: bootstrap admin: lock: %w", store.MapError(err))
+		}
+		n, err := activeAdmins(ctx, tx, AdminRole)
+		if err != nil || n > 0 {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO auth_users (username, password_hash, role) VALUES ($1, $2, $3)
+			ON CONFLICT (lower(username)) DO UPDATE SET role = excluded.role, is_active = true,
+				password_hash = excluded.password_hash, password_changed_at = now(), updated_at = now()`,
+			username, hash, AdminRole)
+		if err != nil {
+			return fmt.Errorf("authpg: bootstrap admin: %w", store.MapError(err))
+		}
+		created = tag.RowsAffected() == 1
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	if created {
+		a.audit(ctx, Client{}, auth.AuditUserCreated, "success", &User{Username: username}, map[string]any{"role": AdminRole, "bootstrap": true})
+	}
+	return created, nil
+}
+
+// CleanupSessions deletes sessions that ended more than a day ago and
+// returns how many.
+func (a *Accounts) CleanupSessions(ctx context.Context) (int64, error) {
+	return a.sessions.Cleanup(ctx, 24*time.Hour)
+}

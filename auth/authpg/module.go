@@ -1,0 +1,151 @@
+package authpg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/casbin/casbin/v2/persist"
+	"go.uber.org/fx"
+
+	"github.com/taylordash/taylordash/auth"
+	"github.com/taylordash/taylordash/dashcore"
+	"github.com/taylordash/taylordash/store"
+)
+
+// Config configures the module.
+type Config struct {
+	// Sessions configures local sessions (TAYLORDASH_AUTH_SESSION_*).
+	Sessions SessionConfig `envPrefix:"AUTH_SESSION_"`
+	// BootstrapAdminUser, with BootstrapAdminPassword, creates the first
+	// admin on start when no active admin exists. There is no default
+	// admin and no default password.
+	BootstrapAdminUser string `env:"BOOTSTRAP_ADMIN_USER"`
+	// BootstrapAdminPassword is the first admin's password; it must meet
+	// the password policy.
+	BootstrapAdminPassword string `env:"BOOTSTRAP_ADMIN_PASSWORD" secret:"true"`
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	c.Sessions = c.Sessions.WithDefaults()
+	return c
+}
+
+// Validate reports every field that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if err := c.Sessions.Validate(); err != nil {
+		errs = append(errs, &dashcore.FieldError{Field: "Sessions", Problem: err.Error()})
+	}
+	if (c.BootstrapAdminUser == "") != (c.BootstrapAdminPassword == "") {
+		errs = append(errs, &dashcore.FieldError{Field: "BootstrapAdminPassword",
+			Problem: "must be set together with TAYLORDASH_BOOTSTRAP_ADMIN_USER (both or neither)"})
+	}
+	return errors.Join(errs...)
+}
+
+// Module keeps the auth module's state in PostgreSQL: it contributes
+// Migrations, and provides the Casbin policy's persist.Adapter and
+// persist.Watcher (started and stopped with the application), the
+// *APIKeys (also as auth.APIKeyStore), the *Sessions (auth.SessionStore),
+// the *AuditLog (auth.Auditor; its events also go through an Outbox when
+// the graph has one) and the *Accounts. On start it creates the bootstrap
+// admin when configured and no active admin exists. Use it with
+// auth.Module; HTTPModule adds the routes.
+var Module = fx.Module("authpg",
+	dashcore.ProvideConfig[Config](),
+	store.AsMigrations(Migrations.Namespace, Migrations.FS, Migrations.DependsOn...),
+	fx.Provide(
+		fx.Annotate(NewCasbinAdapter, fx.As(new(persist.Adapter))),
+		newModuleWatcher,
+		fx.Annotate(NewAPIKeys, fx.As(fx.Self()), fx.As(new(auth.APIKeyStore))),
+		fx.Annotate(newModuleAuditLog, fx.As(fx.Self()), fx.As(new(auth.Auditor))),
+		newModuleAccounts,
+		fx.Annotate(func(a *Accounts) *Sessions { return a.Sessions() }, fx.As(fx.Self()), fx.As(new(auth.SessionStore))),
+	),
+	fx.Invoke(bootstrapAdmin),
+)
+
+// HTTPModule adds the auth API (see Routes) to the application.
+var HTTPModule = fx.Module("authpg.http",
+	fx.Provide(dashcore.AsRoutes(newModuleRoutes)),
+)
+
+type watcherParams struct {
+	fx.In
+	DB        *store.DB
+	Logger    *slog.Logger `optional:"true"`
+	Lifecycle fx.Lifecycle
+}
+
+func newModuleWatcher(p watcherParams) persist.Watcher {
+	w := NewPolicyWatcher(p.DB, WatcherConfig{}, p.Logger)
+	p.Lifecycle.Append(fx.Hook{OnStart: w.Start, OnStop: w.Stop})
+	return w
+}
+
+type auditParams struct {
+	fx.In
+	DB     *store.DB
+	Outbox Outbox       `optional:"true"`
+	Logger *slog.Logger `optional:"true"`
+}
+
+func newModuleAuditLog(p auditParams) *AuditLog { return NewAuditLog(p.DB, p.Outbox, p.Logger) }
+
+type accountsParams struct {
+	fx.In
+	DB         *store.DB
+	Config     Config
+	Hasher     *auth.PasswordHasher
+	Guard      *auth.LoginGuard
+	Audit      *AuditLog
+	Authorizer *auth.Authorizer
+	Logger     *slog.Logger `optional:"true"`
+}
+
+func newModuleAccounts(p accountsParams) (*Accounts, error) {
+	return NewAccounts(p.DB, AccountsOptions{Sessions: p.Config.Sessions, Hasher: p.Hasher, Guard: p.Guard,
+		Auditor: p.Audit, Roles: p.Authorizer.Roles, Logger: p.Logger})
+}
+
+type bootstrapParams struct {
+	fx.In
+	Config    Config
+	Accounts  *Accounts
+	Logger    *slog.Logger `optional:"true"`
+	Lifecycle fx.Lifecycle
+}
+
+func bootstrapAdmin(p bootstrapParams) {
+	if p.Config.BootstrapAdminUser == "" {
+		return
+	}
+	p.Lifecycle.Append(fx.Hook{OnStart: func(ctx context.Context) error {
+		created, err := p.Accounts.EnsureAdmin(ctx, p.Config.BootstrapAdminUser, p.Config.BootstrapAdminPassword)
+		if err != nil {
+			return fmt.Errorf("authpg: TAYLORDASH_BOOTSTRAP_ADMIN_USER: %w", err)
+		}
+		if created && p.Logger != nil {
+			p.Logger.InfoContext(ctx, "auth: created the first admin", "username", p.Config.BootstrapAdminUser)
+		}
+		return nil
+	}})
+}
+
+type routesParams struct {
+	fx.In
+	Accounts   *Accounts
+	Keys       *APIKeys
+	KeyAuth    *auth.APIKeyAuthenticator
+	Authorizer *auth.Authorizer
+	Audit      *AuditLog
+	Logger     *slog.Logger `optional:"true"`
+}
+
+func newModuleRoutes(p routesParams) dashcore.Routes {
+	rt := &Routes{Accounts: p.Accounts, Keys: p.Keys, KeyAuth: p.KeyAuth, Authorizer: p.Authorizer, Audit: p.Audit, Logger: p.Logger}
+	return rt.Contribution()
+}

@@ -1,0 +1,454 @@
+package authpg
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/taylordash/taylordash/auth"
+	"github.com/taylordash/taylordash/dashcore"
+)
+
+// Routes is the auth API: the original's /api/v1/auth/{login,logout,me,
+// users,users/{id},sessions/cleanup} with its field names, plus API keys,
+// the policy and the audit log.
+type Routes struct {
+	// Accounts serves logins and users. Required.
+	Accounts *Accounts
+	// Keys stores API keys. Required.
+	Keys *APIKeys
+	// KeyAuth, if set, forgets a revoked key at once.
+	KeyAuth *auth.APIKeyAuthenticator
+	// Authorizer holds the policy. Required.
+	Authorizer *auth.Authorizer
+	// Audit is the audit log. Required.
+	Audit *AuditLog
+	// Logger receives failures to audit.
+	Logger *slog.Logger
+}
+
+// Contribution returns the routes as a dashcore contribution.
+func (rt *Routes) Contribution() dashcore.Routes {
+	if rt.Logger == nil {
+		rt.Logger = slog.New(slog.DiscardHandler)
+	}
+	return dashcore.Routes{Name: "auth", Register: rt.Register}
+}
+
+// Register adds the operations to api, and the security schemes to its
+// document.
+func (rt *Routes) Register(api huma.API) {
+	auth.DocumentSecurity(api.OpenAPI())
+	tags := []string{"auth"}
+	huma.Register(api, auth.Public(huma.Operation{
+		OperationID: "login", Method: http.MethodPost, Path: "/api/v1/auth/login", Tags: tags,
+		Summary: "Log in",
+		Description: "Checks a username and password and returns a session token to send as `Authorization: Bearer <token>`. " +
+			"Every failure is the same 401; repeated failures for a username or from a client lock them out (429 with Retry-After).",
+		Errors: []int{http.StatusUnauthorized, http.StatusTooManyRequests},
+	}, "login"), rt.login)
+	huma.Register(api, auth.RequireAuthenticated(huma.Operation{
+		OperationID: "logout", Method: http.MethodPost, Path: "/api/v1/auth/logout", Tags: tags,
+		Summary: "Log out", Description: "Revokes the caller's session.",
+	}), rt.logout)
+	huma.Register(api, auth.RequireAuthenticated(huma.Operation{
+		OperationID: "me", Method: http.MethodGet, Path: "/api/v1/auth/me", Tags: tags,
+		Summary: "Who am I", Description: "The caller: a local user's record, or the principal of a token or API key.",
+	}), rt.me)
+	huma.Register(api, auth.Require(huma.Operation{
+		OperationID: "list-users", Method: http.MethodGet, Path: "/api/v1/auth/users", Tags: tags,
+		Summary: "List users", Description: "Every local user, newest first.",
+	}, "users", "read"), rt.listUsers)
+	huma.Register(api, auth.Require(huma.Operation{
+		OperationID: "create-user", Method: http.MethodPost, Path: "/api/v1/auth/users", Tags: tags,
+		Summary: "Create a user", DefaultStatus: http.StatusCreated,
+		Errors: []int{http.StatusConflict, http.StatusUnprocessableEntity},
+	}, "users", "write"), rt.createUser)
+	huma.Register(api, auth.Require(huma.Operation{
+		OperationID: "get-user", Method: http.MethodGet, Path: "/api/v1/auth/users/{user_id}", Tags: tags,
+		Summary: "Get a user", Errors: []int{http.StatusNotFound},
+	}, "users", "read"), rt.getUser)
+	huma.Register(api, auth.Require(huma.Operation{
+		OperationID: "update-user", Method: http.MethodPut, Path: "/api/v1/auth/users/{user_id}", Tags: tags,
+		Summary: "Update a user",
+		Description: "Changes the given fields. A password, role or activation change ends every session of the user. " +
+			"The last active admin cannot be demoted or deactivated.",
+		Errors: []int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
+	}, "users", "write"), rt.updateUser)
+	huma.Register(api, auth.Require(huma.Operation{
+		OperationID: "delete-user", Method: http.MethodDelete, Path: "/api/v1/auth/users/{user_id}", Tags: tags,
+		Summary: "Delete a user", Description: "Deletes the user and its sessions; its audit history stays. Not yourself, not the last active admin.",
+		Errors: []int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict},
+	}, "users", "write"), rt.deleteUser)
+	huma.Register(api, auth.Require(huma.Operation{
+		OperationID: "cleanup-sessions", Method: http.MethodDelete, Path: "/api/v1/auth/sessions/cleanup", Tags: tags,
+		Summary: "Delete ended sessions", Description: "Deletes sessions that expired or were revoked more than a day ago.",
+	}, "users", "write"), rt.cleanup)
+
+	keyTags := []string{"api keys"}
+	huma.Register(api, auth.Require(huma.Operation{
+		OperationID: "list-api-keys", Method: http.MethodGet, Path: "/api/v1/auth/keys", Tags: keyTags,
+		Summary: "List API keys", Description: "Every key, newest first; secrets are never shown again.",
+	}, "keys", "read"), rt.listKeys)
+	huma.Register(api, auth.Require(huma.Operation{
+		OperationID: "create-api-key", Method: http.MethodPost, Path: "/api/v1/auth/keys", Tags: keyTags,
+		Summary: "Create an API key", DefaultStatus: http.StatusCreated,
+		Description: "Returns the key, `td_<id>_<secret>`, once: only its hash is stored. Send it as X-API-Key.",
+		Errors:      []int{http.StatusUnprocessableEntity},
+	}, "keys", "write"), rt.createKey)
+	huma.Register(api, auth.Require(huma.Operation{
+		OperationID: "revoke-api-key", Method: http.MethodDelete, Path: "/api/v1/auth/keys/{key_id}", Tags: keyTags,
+		Summary: "Revoke an API key", Errors: []int{http.StatusNotFound, http.StatusConflict},
+	}, "keys", "write"), rt.revokeKey)
+
+	polTags := []string{"policy"}
+	huma.Register(api, auth.Require(huma.Operation{
+		OperationID: "list-policy", Method: http.MethodGet, Path: "/api/v1/auth/policies", Tags: polTags,
+		Summary: "List the policy", Description: "Every rule: `p` rules grant a role an action on a resource (in a domain), `g` rules make a member inherit a role.",
+	}, "policies", "read"), rt.listRules)
+	huma.Register(api, auth.Require(huma.Operation{
+		OperationID: "add-policy", Method: http.MethodPost, Path: "/api/v1/auth/policies", Tags: polTags,
+		Summary: "Add rules", Description: "Adds the rules, all or none; every instance enforces them within a second.",
+		DefaultStatus: http.StatusCreated, Errors: []int{http.StatusConflict, http.StatusUnprocessableEntity},
+	}, "policies", "write"), rt.addRules)
+	huma.Register(api, auth.Require(huma.Operation{
+		OperationID: "remove-policy", Method: http.MethodPost, Path: "/api/v1/auth/policies/remove", Tags: polTags,
+		Summary: "Remove rules", Description: "Removes the rules, all or none; every instance enforces the change within a second.",
+		Errors: []int{http.StatusNotFound, http.StatusUnprocessableEntity},
+	}, "policies", "write"), rt.removeRules)
+
+	huma.Register(api, auth.Require(huma.Operation{
+		OperationID: "list-audit", Method: http.MethodGet, Path: "/api/v1/auth/audit", Tags: []string{"audit"},
+		Summary: "List security events", Description: "The audit log, newest first.",
+	}, "audit", "read"), rt.listAudit)
+}
+
+// client describes the caller for the audit log.
+func client(ctx context.Context) Client {
+	ci := auth.ClientInfoFrom(ctx)
+	return Client{IP: ci.IP, UserAgent: ci.UserAgent, RequestID: dashcore.RequestID(ctx), Actor: auth.PrincipalFrom(ctx)}
+}
+
+type loginInput struct {
+	Body struct {
+		Username       string  `json:"username" minLength:"1" maxLength:"256"`
+		Password       string  `json:"password" maxLength:"1024"`
+		RememberMe     bool    `json:"remember_me,omitempty" doc:"A session of 30 days (idle 7 days) instead of 24 hours (idle 2 hours)."`
+		SingleViewMode bool    `json:"single_view_mode,omitempty"`
+		DefaultView    *string `json:"default_view,omitempty" maxLength:"256"`
+	}
+}
+
+type loginOutput struct {
+	Body *LoginResult
+}
+
+func (rt *Routes) login(ctx context.Context, in *loginInput) (*loginOutput, error) {
+	res, err := rt.Accounts.Login(ctx, client(ctx), LoginRequest{Username: in.Body.Username, Password: in.Body.Password,
+		RememberMe: in.Body.RememberMe, SingleViewMode: in.Body.SingleViewMode, DefaultView: in.Body.DefaultView})
+	if le, ok := err.(*LockedError); ok {
+		secs := int((le.RetryAfter + time.Second - 1) / time.Second)
+		if secs < 1 {
+			secs = 1
+		}
+		h := http.Header{}
+		h.Set("Retry-After", strconv.Itoa(secs))
+		return nil, huma.ErrorWithHeaders(dashcore.NewError(dashcore.ErrRateLimited,
+			fmt.Sprintf("too many failed logins; try again in %d seconds", secs), le), h)
+	}
+	if err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	return &loginOutput{Body: res}, nil
+}
+
+type messageOutput struct {
+	Body struct {
+		Message string `json:"message"`
+	}
+}
+
+func message(format string, args ...any) *messageOutput {
+	out := &messageOutput{}
+	out.Body.Message = fmt.Sprintf(format, args...)
+	return out
+}
+
+func (rt *Routes) logout(ctx context.Context, _ *struct{}) (*messageOutput, error) {
+	if _, err := rt.Accounts.Logout(ctx, client(ctx)); err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	return message("Logged out successfully"), nil
+}
+
+// Me is the caller (GET /api/v1/auth/me): the original's UserInfo fields,
+// and how the caller authenticated.
+type Me struct {
+	User
+	Roles  []string    `json:"roles"`
+	Kind   auth.Kind   `json:"kind"`
+	Method auth.Method `json:"auth_method"`
+	Domain string      `json:"domain,omitempty"`
+}
+
+type meOutput struct {
+	Body *Me
+}
+
+func (rt *Routes) me(ctx context.Context, _ *struct{}) (*meOutput, error) {
+	p := auth.PrincipalFrom(ctx)
+	me := &Me{Roles: p.Roles, Kind: p.Kind, Method: p.Method, Domain: p.Domain}
+	if p.Method == auth.MethodSession {
+		u, err := rt.Accounts.User(ctx, p.Subject)
+		if err != nil {
+			return nil, dashcore.HTTPError(err)
+		}
+		me.User = *u
+	} else {
+		me.User = User{ID: p.Subject, Username: p.Name, IsActive: true}
+		if len(p.Roles) > 0 {
+			me.Role = p.Roles[0]
+		}
+	}
+	return &meOutput{Body: me}, nil
+}
+
+type usersOutput struct {
+	Body []*User
+}
+
+func (rt *Routes) listUsers(ctx context.Context, _ *struct{}) (*usersOutput, error) {
+	users, err := rt.Accounts.Users(ctx)
+	if err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	return &usersOutput{Body: users}, nil
+}
+
+type userOutput struct {
+	Body *User
+}
+
+type createUserInput struct {
+	Body struct {
+		Username       string  `json:"username" minLength:"1" maxLength:"64"`
+		Password       string  `json:"password" maxLength:"1024"`
+		Role           string  `json:"role" example:"viewer" doc:"A role of the policy: admin, operator, viewer, or one an admin added."`
+		DefaultView    *string `json:"default_view,omitempty" maxLength:"256"`
+		SingleViewMode bool    `json:"single_view_mode,omitempty"`
+	}
+}
+
+func (rt *Routes) createUser(ctx context.Context, in *createUserInput) (*userOutput, error) {
+	u, err := rt.Accounts.CreateUser(ctx, client(ctx), NewUser{Username: in.Body.Username, Password: in.Body.Password,
+		Role: in.Body.Role, DefaultView: in.Body.DefaultView, SingleViewMode: in.Body.SingleViewMode})
+	if err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	return &userOutput{Body: u}, nil
+}
+
+type userIDInput struct {
+	UserID string `path:"user_id" doc:"The user's id (a UUID)."`
+}
+
+func (rt *Routes) getUser(ctx context.Context, in *userIDInput) (*userOutput, error) {
+	u, err := rt.Accounts.User(ctx, in.UserID)
+	if err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	return &userOutput{Body: u}, nil
+}
+
+type updateUserInput struct {
+	UserID string `path:"user_id"`
+	Body   struct {
+		Role           *string `json:"role,omitempty"`
+		DefaultView    *string `json:"default_view,omitempty" maxLength:"256"`
+		SingleViewMode *bool   `json:"single_view_mode,omitempty"`
+		IsActive       *bool   `json:"is_active,omitempty"`
+		Password       *string `json:"password,omitempty" maxLength:"1024"`
+	}
+}
+
+func (rt *Routes) updateUser(ctx context.Context, in *updateUserInput) (*userOutput, error) {
+	b := in.Body
+	u, err := rt.Accounts.UpdateUser(ctx, client(ctx), in.UserID, UserUpdate{Role: b.Role, DefaultView: b.DefaultView,
+		SingleViewMode: b.SingleViewMode, IsActive: b.IsActive, Password: b.Password})
+	if err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	return &userOutput{Body: u}, nil
+}
+
+func (rt *Routes) deleteUser(ctx context.Context, in *userIDInput) (*messageOutput, error) {
+	u, err := rt.Accounts.DeleteUser(ctx, client(ctx), in.UserID)
+	if err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	return message("User %s deleted successfully", u.Username), nil
+}
+
+func (rt *Routes) cleanup(ctx context.Context, _ *struct{}) (*messageOutput, error) {
+	n, err := rt.Accounts.CleanupSessions(ctx)
+	if err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	return message("Cleaned up %d expired sessions", n), nil
+}
+
+type keysOutput struct {
+	Body []*auth.APIKeyRecord
+}
+
+func (rt *Routes) listKeys(ctx context.Context, _ *struct{}) (*keysOutput, error) {
+	keys, err := rt.Keys.List(ctx)
+	if err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	return &keysOutput{Body: keys}, nil
+}
+
+type createKeyInput struct {
+	Body struct {
+		Name        string     `json:"name" minLength:"1" maxLength:"100"`
+		Roles       []string   `json:"roles,omitempty" maxItems:"20" doc:"Roles of the policy."`
+		Permissions []string   `json:"permissions,omitempty" maxItems:"100" doc:"If given, the key may do only these (resource:action), within what its roles allow."`
+		ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	}
+}
+
+// CreatedKey is a new key with its secret, shown once.
+type CreatedKey struct {
+	*auth.APIKeyRecord
+	// Key is the whole key; it is never shown again.
+	Key string `json:"key"`
+}
+
+type createKeyOutput struct {
+	Body CreatedKey
+}
+
+func (rt *Routes) createKey(ctx context.Context, in *createKeyInput) (*createKeyOutput, error) {
+	perms, err := auth.ParsePermissions(in.Body.Permissions)
+	if err != nil {
+		return nil, dashcore.NewError(dashcore.ErrInvalid, err.Error(), nil)
+	}
+	if len(in.Body.Roles) == 0 && len(perms) == 0 {
+		return nil, dashcore.NewError(dashcore.ErrInvalid, "give the key roles, permissions or both", nil)
+	}
+	known := rt.Authorizer.Roles()
+	for _, r := range in.Body.Roles {
+		if !contains(known, r) {
+			return nil, dashcore.NewError(dashcore.ErrInvalid, fmt.Sprintf("role %q is not in the policy", r), nil)
+		}
+	}
+	if in.Body.ExpiresAt != nil && !in.Body.ExpiresAt.After(time.Now()) {
+		return nil, dashcore.NewError(dashcore.ErrInvalid, "expires_at must be in the future", nil)
+	}
+	c := client(ctx)
+	createdBy := ""
+	if c.Actor != nil {
+		createdBy = c.Actor.Name
+	}
+	rec, secret, err := rt.Keys.Create(ctx, rt.Keys.db, NewKey{Name: in.Body.Name, Roles: in.Body.Roles,
+		Permissions: perms, ExpiresAt: in.Body.ExpiresAt, CreatedBy: createdBy})
+	if err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	rt.Accounts.audit(ctx, c, auth.AuditKeyCreated, "success", nil, map[string]any{
+		"key_id": rec.ID, "name": rec.Name, "roles": rec.Roles, "permissions": in.Body.Permissions})
+	return &createKeyOutput{Body: CreatedKey{APIKeyRecord: rec, Key: secret}}, nil
+}
+
+type keyIDInput struct {
+	KeyID string `path:"key_id" maxLength:"12"`
+}
+
+type keyOutput struct {
+	Body *auth.APIKeyRecord
+}
+
+func (rt *Routes) revokeKey(ctx context.Context, in *keyIDInput) (*keyOutput, error) {
+	rec, err := rt.Keys.Revoke(ctx, rt.Keys.db, in.KeyID)
+	if err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	if rt.KeyAuth != nil {
+		rt.KeyAuth.Invalidate(rec.ID)
+	}
+	rt.Accounts.audit(ctx, client(ctx), auth.AuditKeyRevoked, "success", nil, map[string]any{"key_id": rec.ID, "name": rec.Name})
+	return &keyOutput{Body: rec}, nil
+}
+
+type rulesOutput struct {
+	Body []auth.Rule
+}
+
+func (rt *Routes) listRules(_ context.Context, _ *struct{}) (*rulesOutput, error) {
+	return &rulesOutput{Body: rt.Authorizer.Rules()}, nil
+}
+
+type rulesInput struct {
+	Body struct {
+		Rules []auth.Rule `json:"rules" minItems:"1" maxItems:"100"`
+	}
+}
+
+func (rt *Routes) addRules(ctx context.Context, in *rulesInput) (*rulesOutput, error) {
+	return rt.changeRules(ctx, in, "add", rt.Authorizer.AddRules)
+}
+
+func (rt *Routes) removeRules(ctx context.Context, in *rulesInput) (*rulesOutput, error) {
+	return rt.changeRules(ctx, in, "remove", rt.Authorizer.RemoveRules)
+}
+
+func (rt *Routes) changeRules(ctx context.Context, in *rulesInput, op string, apply func(context.Context, ...auth.Rule) error) (*rulesOutput, error) {
+	for i, r := range in.Body.Rules {
+		if err := r.Validate(); err != nil {
+			return nil, dashcore.NewError(dashcore.ErrInvalid, fmt.Sprintf("rules[%d]: %v", i, err), nil)
+		}
+	}
+	if err := apply(ctx, in.Body.Rules...); err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	rules := make([]string, len(in.Body.Rules))
+	for i, r := range in.Body.Rules {
+		rules[i] = r.String()
+	}
+	rt.Accounts.audit(ctx, client(ctx), auth.AuditPolicyChanged, "success", nil, map[string]any{"op": op, "rules": rules})
+	return &rulesOutput{Body: rt.Authorizer.Rules()}, nil
+}
+
+type auditInput struct {
+	Type     string `query:"type"`
+	Username string `query:"username"`
+	Before   int64  `query:"before" minimum:"0" doc:"Only rows with a smaller id (the last id of the previous page)."`
+	Limit    int    `query:"limit" minimum:"1" maximum:"1000" default:"100"`
+}
+
+type auditOutput struct {
+	Body []AuditRecord
+}
+
+func (rt *Routes) listAudit(ctx context.Context, in *auditInput) (*auditOutput, error) {
+	recs, err := rt.Audit.List(ctx, AuditFilter{Type: in.Type, Username: in.Username, Before: in.Before, Limit: in.Limit})
+	if err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	return &auditOutput{Body: recs}, nil
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,217 @@
+package auth
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"slices"
+
+	"github.com/taylordash/taylordash/dashcore"
+)
+
+// GuardOrder is where the guard sits in the contributed middleware chain
+// (see dashcore.Middleware): early, so that nothing after it runs for a
+// refused request.
+const GuardOrder = -1000
+
+// DefaultPublicRoutes are the routes that need no credential although
+// they declare no requirement: the health probes and the API's own
+// documentation.
+var DefaultPublicRoutes = []string{
+	"GET /health/live", "GET /health/ready",
+	"GET /openapi.json", "GET /openapi.yaml", "GET /openapi-3.0.json", "GET /openapi-3.0.yaml",
+	"GET /docs", "GET /schemas/{schema}",
+}
+
+// GuardOptions is what a [Guard] is made of.
+type GuardOptions struct {
+	// Authenticators are tried in order; the first to return a principal
+	// wins, the first to refuse a credential ends the request with 401.
+	Authenticators []Authenticator
+	// Authorizer decides permissions. Required.
+	Authorizer *Authorizer
+	// Limiter, if set, applies rate limits per client IP (before
+	// authentication) and per principal (after).
+	Limiter *RateLimiter
+	// Auditor, if set, records failed authentications, refusals and rate
+	// limiting.
+	Auditor Auditor
+	// PublicRoutes are ServeMux patterns ("GET /health/live") open to all
+	// although they declare nothing; nil means DefaultPublicRoutes.
+	PublicRoutes []string
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed
+	// (see [ClientIP]).
+	TrustedProxies []netip.Prefix
+	// Logger receives authentication errors that are not the caller's
+	// fault (a store that is down).
+	Logger *slog.Logger
+}
+
+// Guard is the HTTP middleware that authenticates every request, puts the
+// [Principal] in its context, and enforces the requirement the matched
+// operation declares ([Require], [RequireAuthenticated], [Public]). A
+// route that declares nothing is refused with 403 unless it is one of the
+// public routes: deny by default.
+type Guard struct {
+	opts   GuardOptions
+	public map[string]bool
+	log    *slog.Logger
+}
+
+// NewGuard returns a guard.
+func NewGuard(opts GuardOptions) (*Guard, error) {
+	if opts.Authorizer == nil {
+		return nil, errors.New("auth: a guard needs an Authorizer")
+	}
+	routes := opts.PublicRoutes
+	if routes == nil {
+		routes = DefaultPublicRoutes
+	}
+	g := &Guard{opts: opts, public: map[string]bool{}, log: opts.Logger}
+	for _, r := range routes {
+		g.public[r] = true
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	return g, nil
+}
+
+// Middleware returns the guard as a dashcore middleware.
+func (g *Guard) Middleware() dashcore.Middleware {
+	return dashcore.Middleware{Name: "auth", Order: GuardOrder, Wrap: g.Wrap}
+}
+
+// Wrap returns next behind the guard.
+func (g *Guard) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.serve(w, r, next)
+	})
+}
+
+func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	ctx := r.Context()
+	ri := dashcore.RequestInfoFrom(ctx)
+	var req Requirement
+	declared := false
+	if ri != nil {
+		req, declared = RequirementOf(ri.Operation)
+		if !declared && g.public[ri.Pattern] {
+			req, declared = Requirement{Public: true}, true
+		}
+	}
+	ip := ClientIP(r, g.opts.TrustedProxies)
+	ctx = WithClientInfo(ctx, ClientInfo{IP: ip, UserAgent: r.UserAgent()})
+	r = r.WithContext(ctx)
+	if g.opts.Limiter != nil {
+		if d := g.opts.Limiter.Allow(req.group(), LimitIP, ip); !d.Allowed {
+			g.refuseRate(w, r, d, ip, nil)
+			return
+		} else {
+			d.SetHeaders(w.Header())
+		}
+	}
+
+	p, err := g.authenticate(r)
+	if err != nil {
+		if !isFailure(err) {
+			g.log.ErrorContext(ctx, "auth: authentication could not complete", "err", err)
+			dashcore.WriteProblem(w, r, http.StatusServiceUnavailable, "authentication is temporarily unavailable; try again shortly")
+			return
+		}
+		g.audit(r, ip, nil, AuditAuthFailed, map[string]any{"reason": ReasonOf(err), "error": err.Error()})
+		w.Header().Set("WWW-Authenticate", `Bearer realm="taylordash", error="invalid_token"`)
+		dashcore.WriteProblem(w, r, http.StatusUnauthorized, "the credentials are not valid")
+		return
+	}
+	if p != nil {
+		ctx = WithPrincipal(ctx, p)
+		r = r.WithContext(ctx)
+		if g.opts.Limiter != nil && !req.Public {
+			d := g.opts.Limiter.Allow(req.group(), LimitPrincipal, p.Subject)
+			if !d.Allowed {
+				g.refuseRate(w, r, d, ip, p)
+				return
+			}
+			d.SetHeaders(w.Header())
+		}
+	}
+	switch {
+	case req.Public:
+		next.ServeHTTP(w, r)
+		return
+	case !declared:
+		g.log.WarnContext(ctx, "auth: refused a route that declares no permission; declare one with auth.Require or auth.Public",
+			"pattern", patternOf(ri))
+		g.audit(r, ip, p, AuditPermissionDenied, map[string]any{"reason": "undeclared", "route": patternOf(ri)})
+		dashcore.WriteProblem(w, r, http.StatusForbidden, "this operation is not open to any caller")
+		return
+	case p == nil:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="taylordash"`)
+		dashcore.WriteProblem(w, r, http.StatusUnauthorized, "authentication is required: send a bearer token or an X-API-Key")
+		return
+	case req.Authenticated:
+		next.ServeHTTP(w, r)
+		return
+	}
+	if !g.opts.Authorizer.Allowed(p, req.Permission) {
+		g.audit(r, ip, p, AuditPermissionDenied, map[string]any{
+			"permission": req.Permission.String(), "roles": p.Roles, "route": patternOf(ri)})
+		dashcore.WriteProblem(w, r, http.StatusForbidden, "permission "+req.Permission.String()+" is required")
+		return
+	}
+	next.ServeHTTP(w, r)
+}
+
+// authenticate runs the authenticators in order.
+func (g *Guard) authenticate(r *http.Request) (*Principal, error) {
+	for _, a := range g.opts.Authenticators {
+		p, err := a.Authenticate(r.Context(), r)
+		if errors.Is(err, ErrNoCredentials) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	return nil, nil
+}
+
+func (g *Guard) refuseRate(w http.ResponseWriter, r *http.Request, d Decision, ip string, p *Principal) {
+	d.SetHeaders(w.Header())
+	g.audit(r, ip, p, AuditRateLimited, map[string]any{"route": patternOf(dashcore.RequestInfoFrom(r.Context()))})
+	dashcore.WriteProblem(w, r, http.StatusTooManyRequests, "too many requests; retry after the time in Retry-After")
+}
+
+func (g *Guard) audit(r *http.Request, ip string, p *Principal, typ string, details map[string]any) {
+	if g.opts.Auditor == nil {
+		return
+	}
+	e := NewAuditEvent(typ, r, ip, p)
+	e.Outcome = "failure"
+	e.Details = details
+	if err := g.opts.Auditor.Audit(r.Context(), e); err != nil {
+		g.log.WarnContext(r.Context(), "auth: write audit event", "type", typ, "err", err)
+	}
+}
+
+// isFailure reports whether err is the caller's fault (a bad credential)
+// rather than ours (a store that is down).
+func isFailure(err error) bool {
+	var f *Failure
+	return errors.As(err, &f)
+}
+
+func patternOf(ri *dashcore.RequestInfo) string {
+	if ri == nil {
+		return ""
+	}
+	return ri.Pattern
+}
+
+// PublicRoutesWith returns DefaultPublicRoutes and more.
+func PublicRoutesWith(more ...string) []string {
+	return append(slices.Clone(DefaultPublicRoutes), more...)
+}

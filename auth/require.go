@@ -1,0 +1,140 @@
+package auth
+
+import (
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+)
+
+// metadataKey is the key of an operation's requirement in its Metadata.
+const metadataKey = "auth.requirement"
+
+// The security schemes the OpenAPI document declares (see
+// [DocumentSecurity]).
+const (
+	// SchemeBearer is a bearer token: an OIDC access token (JWT) or a local
+	// session token.
+	SchemeBearer = "bearer"
+	// SchemeAPIKey is an API key in the X-API-Key header.
+	SchemeAPIKey = "apiKey"
+)
+
+// Requirement is what an operation needs from the caller.
+type Requirement struct {
+	// Public operations need nothing; a credential, if sent, is still
+	// checked (and a bad one refused).
+	Public bool
+	// Authenticated operations need a principal but no permission (GET
+	// /api/v1/auth/me, logout).
+	Authenticated bool
+	// Permission is what the principal must be allowed to do.
+	Permission Permission
+	// RateGroup names the operation's rate-limit group; default the
+	// permission's resource, or "public".
+	RateGroup string
+}
+
+// group returns the rate-limit group of the requirement.
+func (r Requirement) group() string {
+	switch {
+	case r.RateGroup != "":
+		return r.RateGroup
+	case r.Permission.Resource != "":
+		return r.Permission.Resource
+	case r.Public:
+		return "public"
+	}
+	return "default"
+}
+
+// Require declares that op needs permission action on resource, and
+// documents it: the operation lists the bearer and API-key security
+// schemes, an x-permission extension ("projects:write"), and a line in its
+// description. An operation that declares no requirement is refused by the
+// middleware (403), so every route of an application says who may call it.
+//
+//	huma.Register(api, auth.Require(huma.Operation{
+//		OperationID: "create-project", Method: http.MethodPost, Path: "/api/v1/projects",
+//	}, "projects", "write"), h.create)
+func Require(op huma.Operation, resource, action string) huma.Operation {
+	return withRequirement(op, Requirement{Permission: Permission{Resource: resource, Action: action}})
+}
+
+// RequireAuthenticated declares that op needs an authenticated principal,
+// whatever its permissions.
+func RequireAuthenticated(op huma.Operation) huma.Operation {
+	return withRequirement(op, Requirement{Authenticated: true})
+}
+
+// Public declares that op needs no credential. group names its rate-limit
+// group ("" for "public"); the login operation uses "login".
+func Public(op huma.Operation, group string) huma.Operation {
+	return withRequirement(op, Requirement{Public: true, RateGroup: group})
+}
+
+func withRequirement(op huma.Operation, req Requirement) huma.Operation {
+	meta := make(map[string]any, len(op.Metadata)+1)
+	for k, v := range op.Metadata {
+		meta[k] = v
+	}
+	meta[metadataKey] = req
+	op.Metadata = meta
+	if req.Public {
+		op.Security = []map[string][]string{}
+		return op
+	}
+	op.Security = []map[string][]string{{SchemeBearer: {}}, {SchemeAPIKey: {}}}
+	ext := make(map[string]any, len(op.Extensions)+1)
+	for k, v := range op.Extensions {
+		ext[k] = v
+	}
+	line := "Requires an authenticated caller."
+	if req.Authenticated {
+		ext["x-permission"] = "authenticated"
+	} else {
+		ext["x-permission"] = req.Permission.String()
+		line = "Requires permission `" + req.Permission.String() + "`."
+	}
+	op.Extensions = ext
+	if !strings.Contains(op.Description, line) {
+		if op.Description != "" {
+			op.Description += "\n\n"
+		}
+		op.Description += line
+	}
+	return op
+}
+
+// RequirementOf returns the requirement op declares, and whether it
+// declares one.
+func RequirementOf(op *huma.Operation) (Requirement, bool) {
+	if op == nil || op.Metadata == nil {
+		return Requirement{}, false
+	}
+	req, ok := op.Metadata[metadataKey].(Requirement)
+	return req, ok
+}
+
+// DocumentSecurity adds the security schemes to the OpenAPI document: a
+// bearer token (OIDC JWT or local session token) and an API key in
+// X-API-Key.
+func DocumentSecurity(oapi *huma.OpenAPI) {
+	if oapi.Components == nil {
+		oapi.Components = &huma.Components{}
+	}
+	if oapi.Components.SecuritySchemes == nil {
+		oapi.Components.SecuritySchemes = map[string]*huma.SecurityScheme{}
+	}
+	oapi.Components.SecuritySchemes[SchemeBearer] = &huma.SecurityScheme{
+		Type:         "http",
+		Scheme:       "bearer",
+		BearerFormat: "JWT or session token",
+		Description:  "An access token from the configured OIDC issuer (a JWT), or a session token from POST /api/v1/auth/login.",
+	}
+	oapi.Components.SecuritySchemes[SchemeAPIKey] = &huma.SecurityScheme{
+		Type:        "apiKey",
+		In:          "header",
+		Name:        APIKeyHeader,
+		Description: "An API key, td_<id>_<secret>, made with POST /api/v1/auth/keys.",
+	}
+}
