@@ -174,7 +174,11 @@ func newModuleGuard(p guardParams) (*Guard, error) {
 	})
 }
 
-// newSecurityRoutes documents the security schemes.
-func newSecurityRoutes() dashcore.Routes {
-	return dashcore.Routes{Name: "auth.security", Register: func(api huma.API) { DocumentSecurity(api.OpenAPI()) }}
+// newSecurityRoutes documents the security schemes, and the public
+// routes registered before it (dashcore's health probes) as public.
+func newSecurityRoutes(cfg Config) dashcore.Routes {
+	return dashcore.Routes{Name: "auth.security", Register: func(api huma.API) {
+		DocumentSecurity(api.OpenAPI())
+		DocumentPublic(api.OpenAPI(), PublicRoutesWith(cfg.PublicRoutes...))
+	}}
 }

@@ -138,3 +138,34 @@ func DocumentSecurity(oapi *huma.OpenAPI) {
 		Description: "An API key, td_<id>_<secret>, made with POST /api/v1/auth/keys.",
 	}
 }
+
+// DocumentPublic marks the documented operations of the given ServeMux
+// patterns ("GET /health/live") as needing no credential (an empty
+// security list), as the guard treats them.
+func DocumentPublic(oapi *huma.OpenAPI, patterns []string) {
+	for _, pat := range patterns {
+		method, path, ok := strings.Cut(pat, " ")
+		if !ok || oapi.Paths[path] == nil {
+			continue
+		}
+		item := oapi.Paths[path]
+		var op *huma.Operation
+		switch method {
+		case "GET":
+			op = item.Get
+		case "POST":
+			op = item.Post
+		case "PUT":
+			op = item.Put
+		case "PATCH":
+			op = item.Patch
+		case "DELETE":
+			op = item.Delete
+		case "HEAD":
+			op = item.Head
+		}
+		if op != nil && op.Security == nil {
+			op.Security = []map[string][]string{}
+		}
+	}
+}

@@ -42,6 +42,11 @@ func Run(ctx context.Context, opts ...fx.Option) error {
 	// Start is bounded by StartTimeout only: a ctx that ends meanwhile
 	// means "stop once started", handled below like a signal, so that the
 	// modules never see a start cut off half-way.
+	// Signals are caught from before the start: one that arrives while
+	// the modules start (the server may already answer) stops the
+	// application once started, instead of killing the process.
+	sigCtx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
 	startCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.StartTimeout)
 	err := app.Start(startCtx)
 	cancel()
@@ -52,8 +57,6 @@ func Run(ctx context.Context, opts ...fx.Option) error {
 		return fmt.Errorf("start: %w", readable(err))
 	}
 
-	sigCtx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stopSignals()
 	var exitCode int
 	select {
 	case <-sigCtx.Done():

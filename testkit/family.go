@@ -102,7 +102,7 @@ func (f *family) keptPrefix() string     { return "tdt_" + f.key + "_k" }
 func (f *family) slotPattern() string    { return "tdt\\_" + f.key + "\\_s%" }
 func (f *family) sameSetPattern() string { return "tdt\\_" + f.setKey + "\\_%" }
 func (f *family) keptName(n string) string {
-	return f.keptPrefix() + n + "_" + strconv.FormatInt(time.Now().Unix(), 10)
+	return f.keptPrefix() + n + "_" + strconv.FormatInt(time.Now().UnixNano(), 10) // unique: one slot may fail twice in a second
 }
 func (f *family) uniqueName(pid int) string {
 	return fmt.Sprintf("tdt_%s_x%d_%d", f.key, pid, f.seq.Add(1))

@@ -41,16 +41,22 @@ func call(t *testing.T, a *testkit.TestApp, method, path, key string, body io.Re
 
 func TestAPIKeyGuardsTheAPI(t *testing.T) {
 	a := start(t)
-	for _, c := range []struct{ key, detail string }{{"", "Missing API key"}, {"wrong-key-wrong-key", "Invalid API key"}} {
+	for _, c := range []struct{ key, detail, challenge string }{
+		{"", "authentication is required: send a bearer token or an X-API-Key", `Bearer realm="taylordash"`},
+		{"wrong-key-wrong-key", "the credentials are not valid", `Bearer realm="taylordash", error="invalid_token"`},
+	} {
 		resp, body := call(t, a, http.MethodGet, "/api/v1/events", c.key, nil)
 		var p struct{ Detail string }
 		_ = json.Unmarshal(body, &p)
-		if resp.StatusCode != http.StatusUnauthorized || p.Detail != c.detail || resp.Header.Get("WWW-Authenticate") != "ApiKey" {
+		if resp.StatusCode != http.StatusUnauthorized || p.Detail != c.detail || resp.Header.Get("WWW-Authenticate") != c.challenge {
 			t.Fatalf("key %q: %d %s %q", c.key, resp.StatusCode, body, resp.Header.Get("WWW-Authenticate"))
 		}
 	}
 	if resp, _ := call(t, a, http.MethodGet, "/health/live", "", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("health needs no key: %d", resp.StatusCode)
+	}
+	if resp, body := call(t, a, http.MethodGet, "/api/v1/events", apiKey, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the bootstrap key opens the API: %d %s", resp.StatusCode, body)
 	}
 }
 
