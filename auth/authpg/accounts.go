@@ -582,3 +582,55 @@ func (a *Accounts) EnsureAdmin(ctx context.Context, username, password string) (
 func (a *Accounts) CleanupSessions(ctx context.Context) (int64, error) {
 	return a.sessions.Cleanup(ctx, 24*time.Hour)
 }
+
+// ResetAdmin makes username an active admin with password: it creates the
+// user, or, when it exists, sets its role, activates it, replaces its
+// password and ends its sessions. It is the command line's break-glass
+// path (a forgotten admin password); it reports whether it created the
+// user.
+func (a *Accounts) ResetAdmin(ctx context.Context, username, password string) (bool, error) {
+	if err := checkUsername(username); err != nil {
+		return false, err
+	}
+	if err := a.opts.Hasher.Check(username, password); err != nil {
+		return false, fmt.Errorf("the password does not meet the policy: %w", err)
+	}
+	hash, err := a.opts.Hasher.Hash(password)
+	if err != nil {
+		return false, err
+	}
+	var created bool
+	var u *User
+	err = store.Tx(ctx, a.db, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			INSERT INTO auth_users (username, password_hash, role) VALUES ($1, $2, $3)
+			ON CONFLICT (lower(username)) DO UPDATE SET role = excluded.role, is_active = true,
+				password_hash = excluded.password_hash, password_changed_at = now(), updated_at = now()
+			RETURNING `+userColumns+`, (xmax = 0)`, username, hash, AdminRole)
+		if err != nil {
+			return fmt.Errorf("authpg: reset admin: %w", store.MapError(err))
+		}
+		u, err = pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (*User, error) {
+			var u User
+			err := row.Scan(&u.ID, &u.Username, &u.Role, &u.DefaultView, &u.SingleViewMode, &u.CreatedAt,
+				&u.LastLogin, &u.IsActive, &u.passwordHash, &created)
+			return &u, err
+		})
+		if err != nil {
+			return fmt.Errorf("authpg: reset admin: %w", store.MapError(err))
+		}
+		if !created {
+			_, err = revokeUserSessions(ctx, tx, u.ID, "admin reset")
+		}
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	typ := auth.AuditUserUpdated
+	if created {
+		typ = auth.AuditUserCreated
+	}
+	a.audit(ctx, Client{}, typ, "success", u, map[string]any{"role": AdminRole, "via": "command line"})
+	return created, nil
+}

@@ -11,6 +11,15 @@
 // (default 127.0.0.1:8000); the API documentation is at /docs.
 //
 //	go run ./examples/dashboard
+//
+// The first admin comes from TAYLORDASH_BOOTSTRAP_ADMIN_USER and
+// TAYLORDASH_BOOTSTRAP_ADMIN_PASSWORD, or from this command, which creates
+// an admin, or, if the user exists, makes it an active admin with a new
+// password and ends its sessions (a forgotten password). It reads the
+// password from TAYLORDASH_BOOTSTRAP_ADMIN_PASSWORD or, if unset, from
+// the first line of standard input:
+//
+//	go run ./examples/dashboard create-admin -username alice
 package main
 
 import (
@@ -38,6 +47,14 @@ func main() {
 func run() error {
 	ctx := context.Background()
 	env := dashcore.OSEnvironment()
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "create-admin":
+			return createAdmin(ctx, env, os.Args[2:], os.Stdin, os.Stdout)
+		default:
+			return fmt.Errorf("unknown command %q; run with no arguments to serve, or: create-admin -username NAME", os.Args[1])
+		}
+	}
 
 	// The logger the application will use, read leniently here: a bad
 	// variable is reported, with every other one, by dashcore.Run.
