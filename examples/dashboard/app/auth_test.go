@@ -570,3 +570,104 @@ func TestPolicyChangeReachesOtherInstance(t *testing.T) {
 	resp, body = a.do(t, http.MethodPost, "/api/v1/auth/policies", admin, "", map[string]any{"rules": []map[string]string{{"type": "p", "role": "viewer", "resource": "events"}}})
 	must(t, http.StatusUnprocessableEntity, resp, body, "incomplete rule")
 }
+
+// TestRateLimitsAndScopedKeys: past its rate a principal gets 429 with
+// Retry-After and RateLimit headers, audited; a key scoped to a
+// permission can do only that, and its use is recorded.
+func TestRateLimitsAndScopedKeys(t *testing.T) {
+	iss := testkit.OIDC(t)
+	a := &authApp{iss: iss, TestApp: testkit.App(t, app.Modules(), testkit.Env(authEnv(iss, map[string]string{
+		"TAYLORDASH_AUTH_RATE_LIMIT_PER_PRINCIPAL":   "5/1m:5",
+		"TAYLORDASH_AUTH_API_KEY_TOUCH_INTERVAL":     "100ms",
+		"TAYLORDASH_AUTH_RATE_LIMIT_GROUPS":          "login.ip=10/1m:10,keys.principal=100/1s:100",
+		"TAYLORDASH_AUTH_PASSWORD_ARGON2_MEMORY_KIB": "7168",
+	})))}
+	viewer := iss.Token(t, testkit.TokenClaims{Subject: "busy", RealmRoles: []string{"viewer"}})
+	for i := 0; i < 5; i++ {
+		resp, body := a.do(t, http.MethodGet, "/api/v1/events", viewer, "", nil)
+		must(t, http.StatusOK, resp, body, fmt.Sprintf("request %d", i+1))
+		if got := resp.Header.Get("RateLimit-Remaining"); got != fmt.Sprint(4-i) {
+			t.Fatalf("request %d: RateLimit-Remaining %q", i+1, got)
+		}
+	}
+	resp, body := a.do(t, http.MethodGet, "/api/v1/events", viewer, "", nil)
+	must(t, http.StatusTooManyRequests, resp, body, "sixth request")
+	if resp.Header.Get("Retry-After") == "" || resp.Header.Get("RateLimit-Limit") != "5" {
+		t.Fatalf("429 headers: %v", resp.Header)
+	}
+	if n := a.auditCount(t, "rate_limited", `{}`); n != 1 {
+		t.Fatalf("%d rate_limited audit events, want 1", n)
+	}
+	// Another principal has its own bucket.
+	other := iss.Token(t, testkit.TokenClaims{Subject: "calm", RealmRoles: []string{"viewer"}})
+	resp, body = a.do(t, http.MethodGet, "/api/v1/events", other, "", nil)
+	must(t, http.StatusOK, resp, body, "another principal")
+
+	// A key with the admin role but scoped to events:read.
+	resp, body = a.do(t, http.MethodPost, "/api/v1/auth/keys", "", apiKey, map[string]any{
+		"name": "reader", "roles": []string{"admin"}, "permissions": []string{"events:read"}})
+	must(t, http.StatusCreated, resp, body, "create scoped key")
+	var key struct {
+		ID, Key     string
+		Permissions []map[string]string
+	}
+	if err := json.Unmarshal(body, &key); err != nil || !strings.HasPrefix(key.Key, "td_"+key.ID+"_") {
+		t.Fatalf("key body %s: %v", body, err)
+	}
+	resp, body = a.do(t, http.MethodGet, "/api/v1/events", "", key.Key, nil)
+	must(t, http.StatusOK, resp, body, "scoped key reads events")
+	for _, c := range []struct{ method, path string }{{http.MethodPost, "/api/v1/events/test"}, {http.MethodGet, "/api/v1/auth/users"}} {
+		resp, body := a.do(t, c.method, c.path, "", key.Key, nil)
+		must(t, http.StatusForbidden, resp, body, "scoped key "+c.path)
+	}
+	// The secret is stored as a hash only, and its use is recorded.
+	var stored []byte
+	if err := a.DB.DB.QueryRow(context.Background(), `SELECT secret_hash FROM auth_api_keys WHERE id = $1`, key.ID).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256([]byte(key.Key)); !bytes.Equal(stored, sum[:]) || bytes.Contains(stored, []byte(key.Key)) {
+		t.Fatalf("stored hash %x is not the key's SHA-256", stored)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var used *time.Time
+		if err := a.DB.DB.QueryRow(context.Background(), `SELECT last_used_at FROM auth_api_keys WHERE id = $1`, key.ID).Scan(&used); err != nil {
+			t.Fatal(err)
+		}
+		if used != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("last_used_at was never recorded")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	resp, body = a.do(t, http.MethodGet, "/api/v1/auth/keys", "", apiKey, nil)
+	must(t, http.StatusOK, resp, body, "list keys")
+	if strings.Contains(string(body), key.Key) || !strings.Contains(string(body), key.ID) {
+		t.Fatalf("the key list shows the secret or lacks the key: %s", body)
+	}
+}
+
+// TestAuditEventsArePublished: a login's audit row is published on
+// tracker/events/auth/login_success through the outbox, and comes back
+// through the broker into the event mirror.
+func TestAuditEventsArePublished(t *testing.T) {
+	a := startAuth(t)
+	a.login(t, adminUser, adminPassword)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		if err := a.DB.DB.QueryRow(context.Background(),
+			`SELECT count(*) FROM events_mirror WHERE topic = 'tracker/events/auth/login_success' AND kind = 'auth.login_success'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d login_success events in the mirror, want 1", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
