@@ -117,7 +117,8 @@ type APIKeyStore interface {
 type APIKeyConfig struct {
 	// CacheTTL is how long a looked-up key is trusted without reading the
 	// store again. A key revoked on this instance stops at once; on
-	// another instance, within CacheTTL. Default 5s; -1 disables the cache.
+	// another instance, within CacheTTL. Default 5s; a negative duration
+	// (-1s) disables the cache.
 	CacheTTL time.Duration `env:"CACHE_TTL"`
 	// TouchInterval is how often last_used_at is written, for every key
 	// used since. Default 30s.

@@ -388,10 +388,11 @@ func NewUnloadedAuthorizer(adapter persist.Adapter, cfg AuthorizerConfig) (*Auth
 
 // Allowed reports whether p may have want. A nil principal may not. When
 // p.Permissions is not empty, one of them must allow want (see
-// [Permission.Allows]); and in any case the policy must grant want, in
-// p.Domain ([NoDomain] when empty), to one of p.Roles or to p.Subject
-// itself (prefixed with AuthorizerConfig.SubjectPrefix), directly or by
-// inheritance.
+// [Permission.Allows]); a principal with permissions and no roles has
+// exactly those. Otherwise the policy must grant want, in p.Domain
+// ([NoDomain] when empty), to one of p.Roles or to p.Subject itself
+// (prefixed with AuthorizerConfig.SubjectPrefix), directly or by
+// inheritance: permissions then narrow what the roles allow.
 func (a *Authorizer) Allowed(p *Principal, want Permission) bool {
 	if p == nil {
 		return false
@@ -406,6 +407,11 @@ func (a *Authorizer) Allowed(p *Principal, want Permission) bool {
 		}
 		if !scoped {
 			return false
+		}
+		if len(p.Roles) == 0 {
+			// A principal with permissions and no roles (an API key
+			// made for one job) has exactly those permissions.
+			return true
 		}
 	}
 	pol := a.policy.Load()
@@ -927,4 +933,58 @@ func (a *MemoryAdapter) ApplyPolicyOperations(_ context.Context, ops []persist.P
 	}
 	a.lines = lines
 	return nil
+}
+
+// CanGrant reports whether p may hand out roles and permissions (to a
+// user or an API key): only what it has itself. p may grant a role it
+// holds, or any role when the policy allows it everything (*:*); and a
+// permission it is allowed. The error, wrapping dashcore.ErrForbidden,
+// names what p may not grant.
+func (a *Authorizer) CanGrant(p *Principal, roles []string, perms []Permission) error {
+	super := a.Allowed(p, Permission{Resource: "*", Action: "*"})
+	for _, r := range roles {
+		if !super && !a.holds(p, r) {
+			return dashcore.NewError(dashcore.ErrForbidden, fmt.Sprintf("you may not grant role %q: you do not hold it", r), nil)
+		}
+	}
+	for _, perm := range perms {
+		if !a.Allowed(p, perm) {
+			return dashcore.NewError(dashcore.ErrForbidden, fmt.Sprintf("you may not grant permission %s: you do not have it", perm), nil)
+		}
+	}
+	return nil
+}
+
+// holds reports whether p has role r, directly or by inheritance.
+func (a *Authorizer) holds(p *Principal, r string) bool {
+	if p == nil {
+		return false
+	}
+	if p.HasRole(r) {
+		return true
+	}
+	rm := a.policy.Load().enforcer.GetRoleManager()
+	for _, mine := range p.Roles {
+		if ok, err := rm.HasLink(mine, r); err == nil && ok {
+			return true
+		}
+	}
+	return false
+}
+
+// GrantableRoles returns the roles the policy names, without the subjects
+// of direct grants (names starting with SubjectPrefix): what a user or a
+// key may be given.
+func (a *Authorizer) GrantableRoles() []string {
+	roles := a.Roles()
+	if a.cfg.SubjectPrefix == "" {
+		return roles
+	}
+	out := roles[:0]
+	for _, r := range roles {
+		if !strings.HasPrefix(r, a.cfg.SubjectPrefix) {
+			out = append(out, r)
+		}
+	}
+	return out
 }

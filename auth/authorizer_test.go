@@ -120,8 +120,9 @@ func TestAuthorizerPermissionScopedPrincipal(t *testing.T) {
 	// The scope narrows the roles; it grants nothing of its own.
 	viewerKey := &auth.Principal{Subject: "key2", Roles: []string{"viewer"}, Permissions: []auth.Permission{{Resource: "*", Action: "*"}}}
 	expect(t, a, "viewer key scoped to *:*", viewerKey, []string{"projects:read"}, []string{"projects:write", "users:read"})
+	// Without roles, the permissions are exactly what the key may do.
 	noRoles := &auth.Principal{Subject: "key3", Permissions: []auth.Permission{{Resource: "projects", Action: "read"}}}
-	expect(t, a, "key without roles", noRoles, nil, []string{"projects:read"})
+	expect(t, a, "key without roles", noRoles, []string{"projects:read"}, []string{"projects:write", "tasks:read", "users:read"})
 }
 
 func TestAuthorizerDomains(t *testing.T) {
@@ -586,5 +587,30 @@ func BenchmarkAuthorize(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+func TestAuthorizerCanGrant(t *testing.T) {
+	a, _ := newAuthorizer(t, append(auth.DefaultRules(), auth.PermissionRule("operator", "*", "users", "write"))...)
+	admin := &auth.Principal{Subject: "a", Roles: []string{"admin"}}
+	operator := &auth.Principal{Subject: "o", Roles: []string{"operator"}}
+	if err := a.CanGrant(admin, []string{"admin", "viewer"}, []auth.Permission{{Resource: "users", Action: "write"}}); err != nil {
+		t.Errorf("admin: %v", err)
+	}
+	if err := a.CanGrant(operator, []string{"operator", "viewer"}, []auth.Permission{{Resource: "projects", Action: "write"}}); err != nil {
+		t.Errorf("operator granting what it holds (viewer by inheritance): %v", err)
+	}
+	for _, c := range []struct {
+		roles []string
+		perms []auth.Permission
+	}{
+		{[]string{"admin"}, nil},
+		{nil, []auth.Permission{{Resource: "policies", Action: "write"}}},
+		{nil, []auth.Permission{{Resource: "*", Action: "*"}}},
+	} {
+		err := a.CanGrant(operator, c.roles, c.perms)
+		if err == nil || !errors.Is(err, dashcore.ErrForbidden) {
+			t.Errorf("operator granting %v %v: %v, want a forbidden error", c.roles, c.perms, err)
+		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/taylordash/taylordash/dashcore"
 )
@@ -57,7 +59,17 @@ type Guard struct {
 	opts   GuardOptions
 	public map[string]bool
 	log    *slog.Logger
+
+	// throttled remembers when a refusal was last audited per client or
+	// principal, so that a flood of refused requests writes one audit
+	// event a minute each, not one per request.
+	mu        sync.Mutex
+	throttled map[string]time.Time
 }
+
+// auditEvery is the least time between two audited refusals of one kind
+// for one client or principal.
+const auditEvery = time.Minute
 
 // NewGuard returns a guard.
 func NewGuard(opts GuardOptions) (*Guard, error) {
@@ -68,7 +80,7 @@ func NewGuard(opts GuardOptions) (*Guard, error) {
 	if routes == nil {
 		routes = DefaultPublicRoutes
 	}
-	g := &Guard{opts: opts, public: map[string]bool{}, log: opts.Logger}
+	g := &Guard{opts: opts, public: map[string]bool{}, log: opts.Logger, throttled: map[string]time.Time{}}
 	for _, r := range routes {
 		g.public[r] = true
 	}
@@ -181,8 +193,39 @@ func (g *Guard) authenticate(r *http.Request) (*Principal, error) {
 
 func (g *Guard) refuseRate(w http.ResponseWriter, r *http.Request, d Decision, ip string, p *Principal) {
 	d.SetHeaders(w.Header())
-	g.audit(r, ip, p, AuditRateLimited, map[string]any{"route": patternOf(dashcore.RequestInfoFrom(r.Context()))})
+	who := "ip:" + ip
+	if p != nil {
+		who = "principal:" + p.Subject
+	}
+	if g.first(AuditRateLimited, who) {
+		g.audit(r, ip, p, AuditRateLimited, map[string]any{"route": patternOf(dashcore.RequestInfoFrom(r.Context())),
+			"note": "further refusals of this client within a minute are not audited"})
+	}
 	dashcore.WriteProblem(w, r, http.StatusTooManyRequests, "too many requests; retry after the time in Retry-After")
+}
+
+// first reports whether a refusal of kind for who is the first in
+// auditEvery (and records it).
+func (g *Guard) first(kind, who string) bool {
+	now := time.Now()
+	key := kind + " " + who
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if last, ok := g.throttled[key]; ok && now.Sub(last) < auditEvery {
+		return false
+	}
+	if len(g.throttled) >= 100000 {
+		for k, at := range g.throttled {
+			if now.Sub(at) >= auditEvery {
+				delete(g.throttled, k)
+			}
+		}
+		if len(g.throttled) >= 100000 {
+			clear(g.throttled)
+		}
+	}
+	g.throttled[key] = now
+	return true
 }
 
 func (g *Guard) audit(r *http.Request, ip string, p *Principal, typ string, details map[string]any) {

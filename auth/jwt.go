@@ -160,7 +160,7 @@ func (c OIDCConfig) Validate() error {
 		u.RawQuery != "" || u.Fragment != "" {
 		bad("Issuer", "must be an http(s) URL without query, such as https://keycloak.example.com/realms/taylordash")
 	}
-	if len(c.Audience) == 0 {
+	if len(c.Audience) == 0 && c.ClientID == "" { // WithDefaults fills Audience from ClientID
 		bad("Audience", "must list the aud your issuer puts in access tokens (or set ClientID); "+
 			"in Keycloak, add an audience mapper to the client")
 	}

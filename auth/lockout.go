@@ -33,7 +33,8 @@ type LockoutConfig struct {
 	// LockoutDuration. Default 5m.
 	LockoutDuration time.Duration `env:"DURATION"`
 	// MaxLockoutDuration caps the doubling; set it to LockoutDuration for
-	// lockouts that never grow. Default 1h; at least LockoutDuration.
+	// lockouts that never grow. Default 1h; a value below LockoutDuration
+	// is raised to it.
 	MaxLockoutDuration time.Duration `env:"MAX_DURATION"`
 	// MaxKeys bounds the usernames tracked, and separately the IPs, so
 	// that failures with made-up usernames cannot exhaust memory; when
@@ -85,9 +86,6 @@ func (c LockoutConfig) Validate() error {
 	}
 	if c.LockoutDuration <= 0 {
 		bad("LockoutDuration", "must be positive, such as 5m")
-	}
-	if c.MaxLockoutDuration < c.LockoutDuration {
-		bad("MaxLockoutDuration", "must be at least LockoutDuration, such as 1h")
 	}
 	if c.MaxKeys < 1 {
 		bad("MaxKeys", "must be at least 1, such as 100000")

@@ -72,11 +72,15 @@ func newModuleAuthorizer(p authorizerParams) (*Authorizer, error) {
 		return nil, err
 	}
 	p.Lifecycle.Append(fx.Hook{OnStart: func(ctx context.Context) error {
+		// The watcher first, so that a change notified while the policy
+		// loads is not lost.
+		if p.Watcher != nil {
+			if err := a.SetWatcher(p.Watcher); err != nil {
+				return fmt.Errorf("auth: watch the policy: %w", err)
+			}
+		}
 		if err := a.Reload(ctx); err != nil {
 			return fmt.Errorf("auth: load the policy: %w", err)
-		}
-		if p.Watcher != nil {
-			return a.SetWatcher(p.Watcher)
 		}
 		return nil
 	}})

@@ -533,9 +533,11 @@ func (a *Accounts) DeleteUser(ctx context.Context, c Client, id string) (*User, 
 }
 
 // EnsureAdmin creates the first admin when no active admin exists (from
-// TAYLORDASH_BOOTSTRAP_ADMIN_USER and _PASSWORD, or the CLI). It reports
-// whether it created one; an existing admin leaves everything as is. The
-// password must pass the policy: there is no default password.
+// TAYLORDASH_BOOTSTRAP_ADMIN_USER and _PASSWORD). It reports whether it
+// created the user; an active admin leaves everything as is. When no
+// admin is active but a user of that name exists, that user is made an
+// active admin with the password, and its sessions end. The password
+// must pass the policy: there is no default password.
 func (a *Accounts) EnsureAdmin(ctx context.Context, username, password string) (bool, error) {
 	if err := checkUsername(username); err != nil {
 		return false, fmt.Errorf("authpg: bootstrap admin: %w", err)
@@ -547,7 +549,8 @@ func (a *Accounts) EnsureAdmin(ctx context.Context, username, password string) (
 	if err != nil {
 		return false, err
 	}
-	created := false
+	created, changed := false, false
+	var userID string
 	err = store.Tx(ctx, a.db, func(tx pgx.Tx) error {
 		// One bootstrap at a time across instances.
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('taylordash.auth.bootstrap'))`); err != nil {
@@ -557,22 +560,34 @@ func (a *Accounts) EnsureAdmin(ctx context.Context, username, password string) (
 		if err != nil || n > 0 {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `
+		var inserted bool
+		if err := tx.QueryRow(ctx, `
 			INSERT INTO auth_users (username, password_hash, role) VALUES ($1, $2, $3)
 			ON CONFLICT (lower(username)) DO UPDATE SET role = excluded.role, is_active = true,
-				password_hash = excluded.password_hash, password_changed_at = now(), updated_at = now()`,
-			username, hash, AdminRole)
-		if err != nil {
+				password_hash = excluded.password_hash, password_changed_at = now(), updated_at = now()
+			RETURNING id::text, (xmax = 0)`,
+			username, hash, AdminRole).Scan(&userID, &inserted); err != nil {
 			return fmt.Errorf("authpg: bootstrap admin: %w", store.MapError(err))
 		}
-		created = tag.RowsAffected() == 1
+		changed = true
+		created = inserted
+		if !inserted {
+			// An existing user promoted: sessions opened with its old
+			// password must not become admin sessions.
+			_, err = revokeUserSessions(ctx, tx, userID, "bootstrap admin")
+			return err
+		}
 		return nil
 	})
 	if err != nil {
 		return false, err
 	}
-	if created {
-		a.audit(ctx, Client{}, auth.AuditUserCreated, "success", &User{Username: username}, map[string]any{"role": AdminRole, "bootstrap": true})
+	switch {
+	case created:
+		a.audit(ctx, Client{}, auth.AuditUserCreated, "success", &User{ID: userID, Username: username}, map[string]any{"role": AdminRole, "bootstrap": true})
+	case changed:
+		a.audit(ctx, Client{}, auth.AuditUserUpdated, "success", &User{ID: userID, Username: username},
+			map[string]any{"role": AdminRole, "bootstrap": true, "changed": []string{"role", "is_active", "password"}})
 	}
 	return created, nil
 }

@@ -69,14 +69,16 @@ func (a *AuditLog) Audit(ctx context.Context, e auth.AuditEvent) error {
 		if e.UserID != "" {
 			userID = &e.UserID
 		}
-		if _, err := tx.Exec(ctx, `
+		var id int64
+		if err := tx.QueryRow(ctx, `
 			INSERT INTO auth_audit_log (at, event_type, outcome, user_id, username, subject, method, ip_address, user_agent, request_id, details)
-			VALUES ($1, $2, $3, $4::uuid, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), NULLIF($8, ''), NULLIF($9, ''), NULLIF($10, ''), $11)`,
-			e.At, e.Type, e.Outcome, userID, e.Username, e.Subject, e.Method, e.IP, truncate(e.UserAgent, 512), e.RequestID, details); err != nil {
+			VALUES ($1, $2, $3, $4::uuid, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), NULLIF($8, ''), NULLIF($9, ''), NULLIF($10, ''), $11)
+			RETURNING id`,
+			e.At, e.Type, e.Outcome, userID, e.Username, e.Subject, e.Method, e.IP, truncate(e.UserAgent, 512), e.RequestID, details).Scan(&id); err != nil {
 			return err
 		}
 		if a.outbox != nil {
-			if _, err := a.outbox.PublishTx(ctx, tx, AuditTopicPrefix+e.Type, "auth."+e.Type, e); err != nil {
+			if _, err := a.outbox.PublishTx(ctx, tx, AuditTopicPrefix+e.Type, "auth."+e.Type, publishedEvent(id, e)); err != nil {
 				return err
 			}
 		}
@@ -86,6 +88,36 @@ func (a *AuditLog) Audit(ctx context.Context, e auth.AuditEvent) error {
 		return fmt.Errorf("authpg: audit %s: %w", e.Type, store.MapError(err))
 	}
 	return nil
+}
+
+// PublishedAudit is the payload of an audit event on the bus. The bus's
+// mirror is readable by anyone allowed events:read, so it carries no
+// client address, user agent or details (only a failure's reason), and no
+// username for failures (people type passwords into username fields);
+// the audit API (audit:read) has the full row, by AuditID.
+type PublishedAudit struct {
+	AuditID   int64     `json:"audit_id"`
+	Type      string    `json:"type"`
+	Outcome   string    `json:"outcome"`
+	At        time.Time `json:"at"`
+	UserID    string    `json:"user_id,omitempty"`
+	Username  string    `json:"username,omitempty"`
+	Subject   string    `json:"subject,omitempty"`
+	Method    string    `json:"method,omitempty"`
+	RequestID string    `json:"request_id,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+}
+
+func publishedEvent(id int64, e auth.AuditEvent) PublishedAudit {
+	p := PublishedAudit{AuditID: id, Type: e.Type, Outcome: e.Outcome, At: e.At, UserID: e.UserID,
+		Subject: e.Subject, Method: e.Method, RequestID: e.RequestID}
+	if e.Outcome != "failure" {
+		p.Username = e.Username
+	}
+	if r, ok := e.Details["reason"].(string); ok {
+		p.Reason = r
+	}
+	return p
 }
 
 // AuditRecord is a row of the audit log.

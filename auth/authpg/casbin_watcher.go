@@ -51,6 +51,11 @@ type WatcherConfig struct {
 	CheckInterval time.Duration
 	// NotifyTimeout bounds the NOTIFY of Update. Default 5s.
 	NotifyTimeout time.Duration
+	// ResyncInterval is how often the callback runs with no notification
+	// (checked every CheckInterval): a safety net for a notification
+	// lost between another instance's commit and its NOTIFY (a crash).
+	// Default 5m.
+	ResyncInterval time.Duration
 }
 
 // WithDefaults returns a copy of c with zero fields set to their defaults.
@@ -72,6 +77,9 @@ func (c WatcherConfig) WithDefaults() WatcherConfig {
 	}
 	if c.NotifyTimeout == 0 {
 		c.NotifyTimeout = 5 * time.Second
+	}
+	if c.ResyncInterval == 0 {
+		c.ResyncInterval = 5 * time.Minute
 	}
 	return c
 }
@@ -97,6 +105,9 @@ func (c WatcherConfig) Validate() error {
 	}
 	if c.CheckInterval <= 0 {
 		bad("CheckInterval", "must be positive, such as 30s")
+	}
+	if c.ResyncInterval <= 0 {
+		bad("ResyncInterval", "must be positive, such as 5m")
 	}
 	if c.NotifyTimeout <= 0 {
 		bad("NotifyTimeout", "must be positive, such as 5s")
@@ -280,6 +291,7 @@ func (w *PolicyWatcher) run(ctx context.Context, conn *pgx.Conn) {
 	}()
 	failures := 0
 	synced := false // the callback ran since the connection was made
+	var lastSync time.Time
 	for ctx.Err() == nil {
 		if conn == nil {
 			var err error
@@ -305,6 +317,7 @@ func (w *PolicyWatcher) run(ctx context.Context, conn *pgx.Conn) {
 		}
 		if !synced {
 			synced = true
+			lastSync = time.Now()
 			w.changed("") // notifications may have been missed
 			continue      // check ctx again
 		}
@@ -324,6 +337,10 @@ func (w *PolicyWatcher) run(ctx context.Context, conn *pgx.Conn) {
 			err = conn.Ping(pctx)
 			cancel()
 			if err == nil {
+				if time.Since(lastSync) >= w.cfg.ResyncInterval {
+					lastSync = time.Now()
+					w.changed("") // the safety net (see ResyncInterval)
+				}
 				continue
 			}
 			if ctx.Err() != nil {

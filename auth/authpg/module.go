@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/casbin/casbin/v2/persist"
 	"go.uber.org/fx"
@@ -25,11 +26,23 @@ type Config struct {
 	// BootstrapAdminPassword is the first admin's password; it must meet
 	// the password policy.
 	BootstrapAdminPassword string `env:"BOOTSTRAP_ADMIN_PASSWORD" secret:"true"`
+	// AuditRetention is how long audit rows are kept; 0 keeps them for
+	// ever. Default 365 days.
+	AuditRetention time.Duration `env:"AUTH_AUDIT_RETENTION"`
+	// CleanupInterval is how often ended sessions (a day after they
+	// ended) and audit rows past AuditRetention are deleted. Default 1h.
+	CleanupInterval time.Duration `env:"AUTH_CLEANUP_INTERVAL"`
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
 	c.Sessions = c.Sessions.WithDefaults()
+	if c.AuditRetention == 0 {
+		c.AuditRetention = 365 * 24 * time.Hour
+	}
+	if c.CleanupInterval == 0 {
+		c.CleanupInterval = time.Hour
+	}
 	return c
 }
 
@@ -38,6 +51,12 @@ func (c Config) Validate() error {
 	var errs []error
 	if err := c.Sessions.Validate(); err != nil {
 		errs = append(errs, &dashcore.FieldError{Field: "Sessions", Problem: err.Error()})
+	}
+	if c.AuditRetention < 0 {
+		errs = append(errs, &dashcore.FieldError{Field: "AuditRetention", Problem: "must not be negative; 0 keeps rows for ever"})
+	}
+	if c.CleanupInterval <= 0 {
+		errs = append(errs, &dashcore.FieldError{Field: "CleanupInterval", Problem: "must be positive, such as 1h"})
 	}
 	if (c.BootstrapAdminUser == "") != (c.BootstrapAdminPassword == "") {
 		errs = append(errs, &dashcore.FieldError{Field: "BootstrapAdminPassword",
@@ -52,7 +71,8 @@ func (c Config) Validate() error {
 // *APIKeys (also as auth.APIKeyStore), the *Sessions (auth.SessionStore),
 // the *AuditLog (auth.Auditor; its events also go through an Outbox when
 // the graph has one) and the *Accounts. On start it creates the bootstrap
-// admin when configured and no active admin exists. Use it with
+// admin when configured and no active admin exists; from start to stop it
+// deletes ended sessions and audit rows past their retention (Cleanup). Use it with
 // auth.Module; HTTPModule adds the routes.
 var Module = fx.Module("authpg",
 	dashcore.ProvideConfig[Config](),
@@ -65,7 +85,7 @@ var Module = fx.Module("authpg",
 		newModuleAccounts,
 		fx.Annotate(func(a *Accounts) *Sessions { return a.Sessions() }, fx.As(fx.Self()), fx.As(new(auth.SessionStore))),
 	),
-	fx.Invoke(bootstrapAdmin),
+	fx.Invoke(bootstrapAdmin, startCleanup),
 )
 
 // HTTPModule adds the auth API (see Routes) to the application.
@@ -108,7 +128,7 @@ type accountsParams struct {
 
 func newModuleAccounts(p accountsParams) (*Accounts, error) {
 	return NewAccounts(p.DB, AccountsOptions{Sessions: p.Config.Sessions, Hasher: p.Hasher, Guard: p.Guard,
-		Auditor: p.Audit, Roles: p.Authorizer.Roles, Logger: p.Logger})
+		Auditor: p.Audit, Roles: p.Authorizer.GrantableRoles, Logger: p.Logger})
 }
 
 type bootstrapParams struct {
@@ -135,6 +155,19 @@ func bootstrapAdmin(p bootstrapParams) {
 	}})
 }
 
+type cleanupParams struct {
+	fx.In
+	DB        *store.DB
+	Config    Config
+	Logger    *slog.Logger `optional:"true"`
+	Lifecycle fx.Lifecycle
+}
+
+func startCleanup(p cleanupParams) {
+	c := NewCleanup(p.DB, CleanupConfig{Interval: p.Config.CleanupInterval, AuditRetention: p.Config.AuditRetention}, p.Logger)
+	p.Lifecycle.Append(fx.Hook{OnStart: c.Start, OnStop: c.Stop})
+}
+
 type routesParams struct {
 	fx.In
 	Accounts   *Accounts
@@ -142,10 +175,9 @@ type routesParams struct {
 	KeyAuth    *auth.APIKeyAuthenticator
 	Authorizer *auth.Authorizer
 	Audit      *AuditLog
-	Logger     *slog.Logger `optional:"true"`
 }
 
 func newModuleRoutes(p routesParams) dashcore.Routes {
-	rt := &Routes{Accounts: p.Accounts, Keys: p.Keys, KeyAuth: p.KeyAuth, Authorizer: p.Authorizer, Audit: p.Audit, Logger: p.Logger}
+	rt := &Routes{Accounts: p.Accounts, Keys: p.Keys, KeyAuth: p.KeyAuth, Authorizer: p.Authorizer, Audit: p.Audit}
 	return rt.Contribution()
 }

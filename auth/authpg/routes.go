@@ -3,7 +3,6 @@ package authpg
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -28,15 +27,10 @@ type Routes struct {
 	Authorizer *auth.Authorizer
 	// Audit is the audit log. Required.
 	Audit *AuditLog
-	// Logger receives failures to audit.
-	Logger *slog.Logger
 }
 
 // Contribution returns the routes as a dashcore contribution.
 func (rt *Routes) Contribution() dashcore.Routes {
-	if rt.Logger == nil {
-		rt.Logger = slog.New(slog.DiscardHandler)
-	}
 	return dashcore.Routes{Name: "auth", Register: rt.Register}
 }
 
@@ -245,6 +239,9 @@ type createUserInput struct {
 }
 
 func (rt *Routes) createUser(ctx context.Context, in *createUserInput) (*userOutput, error) {
+	if err := rt.Authorizer.CanGrant(auth.PrincipalFrom(ctx), []string{in.Body.Role}, nil); err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
 	u, err := rt.Accounts.CreateUser(ctx, client(ctx), NewUser{Username: in.Body.Username, Password: in.Body.Password,
 		Role: in.Body.Role, DefaultView: in.Body.DefaultView, SingleViewMode: in.Body.SingleViewMode})
 	if err != nil {
@@ -278,6 +275,11 @@ type updateUserInput struct {
 
 func (rt *Routes) updateUser(ctx context.Context, in *updateUserInput) (*userOutput, error) {
 	b := in.Body
+	if b.Role != nil {
+		if err := rt.Authorizer.CanGrant(auth.PrincipalFrom(ctx), []string{*b.Role}, nil); err != nil {
+			return nil, dashcore.HTTPError(err)
+		}
+	}
 	u, err := rt.Accounts.UpdateUser(ctx, client(ctx), in.UserID, UserUpdate{Role: b.Role, DefaultView: b.DefaultView,
 		SingleViewMode: b.SingleViewMode, IsActive: b.IsActive, Password: b.Password})
 	if err != nil {
@@ -342,11 +344,14 @@ func (rt *Routes) createKey(ctx context.Context, in *createKeyInput) (*createKey
 	if len(in.Body.Roles) == 0 && len(perms) == 0 {
 		return nil, dashcore.NewError(dashcore.ErrInvalid, "give the key roles, permissions or both", nil)
 	}
-	known := rt.Authorizer.Roles()
+	known := rt.Authorizer.GrantableRoles()
 	for _, r := range in.Body.Roles {
 		if !contains(known, r) {
 			return nil, dashcore.NewError(dashcore.ErrInvalid, fmt.Sprintf("role %q is not in the policy", r), nil)
 		}
+	}
+	if err := rt.Authorizer.CanGrant(auth.PrincipalFrom(ctx), in.Body.Roles, perms); err != nil {
+		return nil, dashcore.HTTPError(err)
 	}
 	if in.Body.ExpiresAt != nil && !in.Body.ExpiresAt.After(time.Now()) {
 		return nil, dashcore.NewError(dashcore.ErrInvalid, "expires_at must be in the future", nil)
