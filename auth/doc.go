@@ -254,12 +254,12 @@
 //
 // # Without fx
 //
-// Every part is a plain constructor: [NewAuthorizer], [NewAPIKeyAuthenticator],
-// [NewJWTAuthenticator] (then Start and Stop), [NewSessionAuthenticator],
-// [NewRateLimiter], [NewLoginGuard], [NewPasswordHasher], and [NewGuard],
-// whose Middleware goes into dashcore.HandlerOptions.Middleware (see the
-// package example). The guard needs dashcore's router in front of it
-// (dashcore.NewHandler), which tells it the matched operation: wrapped
-// around another handler it finds no declaration and refuses every
-// request that is not public.
+// Every part is a plain constructor: [NewAuthorizer],
+// [NewAPIKeyAuthenticator], [NewJWTAuthenticator] (then Start and Stop),
+// [NewSessionAuthenticator], [NewRateLimiter], [NewLoginGuard],
+// [NewPasswordHasher], and [NewGuard], whose Middleware goes into
+// [dashcore.HandlerOptions].Middleware (see the package example). The
+// guard needs dashcore's router in front of it ([dashcore.NewHandler]),
+// which tells it the matched route and operation: wrapped around any
+// other handler, it finds neither and refuses every request with 403.
 package auth

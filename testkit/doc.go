@@ -63,4 +63,12 @@
 // database and a broker when its modules read TAYLORDASH_DATABASE_URL and
 // TAYLORDASH_MQTT_URL, routes its logs to the test log, and stops it when
 // the test ends. [Env] sets configuration variables for it.
+//
+// # OIDC
+//
+// [OIDC] starts a Keycloak-shaped issuer (discovery, key set) on
+// 127.0.0.1; [OIDCIssuer.Token] mints access tokens with any claims;
+// [OIDCIssuer.Rotate], [OIDCIssuer.RotateKeepOld] and
+// [OIDCIssuer.TokenWithUnpublishedKey] drive key rotation;
+// [OIDCIssuer.JWKSFetches] counts key set reads.
 package testkit
