@@ -227,12 +227,14 @@
 // # Audit events
 //
 // An [Auditor] records [AuditEvent]s: the Audit* constants. The guard
-// writes auth_failed, permission_denied and rate_limited; authpg writes
+// writes auth_failed, permission_denied and rate_limited (a flood of 429s
+// once a minute per client or principal); authpg writes
 // the others (login_success, login_failed, logout, lockout, user_*,
 // password_changed, sessions_revoked, key_created, key_revoked,
 // policy_changed). authpg's AuditLog stores them in auth_audit_log and,
 // when the application has an event-bus outbox, publishes each on
-// tracker/events/auth/<type> in the same transaction. A failure to audit
+// tracker/events/auth/<type> in the same transaction, without the client's
+// address, user agent or details (see authpg.PublishedAudit). A failure to audit
 // is logged and does not change the answer.
 //
 // # With fx

@@ -41,7 +41,8 @@ const (
 // handlers read it with [PrincipalFrom].
 type Principal struct {
 	// Subject identifies the principal: a user id (local users), the
-	// token's sub (OIDC), or the key id (API keys).
+	// token's sub (OIDC), "key:<id>" (API keys) or "bootstrap" (the
+	// bootstrap key).
 	Subject string `json:"subject"`
 	// Name is a display name: the username, preferred_username, or the
 	// key's name.

@@ -132,7 +132,7 @@ func (r Rate) perSecond() rate.Limit {
 
 // RateLimitConfig configures a [RateLimiter]. Fields with an env tag are
 // read by dashcore relative to the prefix the application assigns (e.g.
-// TAYLORDASH_AUTH_RATE_PER_IP), over the defaults of WithDefaults.
+// TAYLORDASH_AUTH_RATE_LIMIT_PER_IP), over the defaults of WithDefaults.
 //
 // Every route group has its own buckets: a client that spends its budget
 // on one group still has the others'. A group takes PerIP and
