@@ -116,12 +116,12 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	ip := ClientIP(r, g.opts.TrustedProxies)
 	ctx = WithClientInfo(ctx, ClientInfo{IP: ip, UserAgent: r.UserAgent()})
 	r = r.WithContext(ctx)
+	var ipDecision Decision
 	if g.opts.Limiter != nil {
-		if d := g.opts.Limiter.Allow(req.group(), LimitIP, ip); !d.Allowed {
-			g.refuseRate(w, r, d, ip, nil)
+		ipDecision = g.opts.Limiter.Allow(req.group(), LimitIP, ip)
+		if !ipDecision.Allowed {
+			g.refuseRate(w, r, ipDecision, ip, nil)
 			return
-		} else {
-			d.SetHeaders(w.Header())
 		}
 	}
 
@@ -140,13 +140,19 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	if p != nil {
 		ctx = WithPrincipal(ctx, p)
 		r = r.WithContext(ctx)
-		if g.opts.Limiter != nil && !req.Public {
+	}
+	if g.opts.Limiter != nil {
+		// The headers tell the limit that binds the caller: the
+		// principal's when it has one, else the client's.
+		if p != nil && !req.Public {
 			d := g.opts.Limiter.Allow(req.group(), LimitPrincipal, p.Subject)
 			if !d.Allowed {
 				g.refuseRate(w, r, d, ip, p)
 				return
 			}
 			d.SetHeaders(w.Header())
+		} else {
+			ipDecision.SetHeaders(w.Header())
 		}
 	}
 	switch {

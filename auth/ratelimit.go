@@ -319,11 +319,13 @@ type Decision struct {
 // 1). (Header names are case-insensitive; http.Header stores them as
 // Ratelimit-Limit and so on.)
 func (d Decision) SetHeaders(h http.Header) {
-	h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
-	h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
-	h.Set("RateLimit-Reset", strconv.FormatInt(ceilSeconds(d.Reset), 10))
+	// Canonical keys assigned directly: Header.Set would canonicalize
+	// (and allocate) each key on every request.
+	h["Ratelimit-Limit"] = []string{strconv.Itoa(d.Limit)}
+	h["Ratelimit-Remaining"] = []string{strconv.Itoa(d.Remaining)}
+	h["Ratelimit-Reset"] = []string{strconv.FormatInt(ceilSeconds(d.Reset), 10)}
 	if !d.Allowed {
-		h.Set("Retry-After", strconv.FormatInt(max(1, ceilSeconds(d.RetryAfter)), 10))
+		h["Retry-After"] = []string{strconv.FormatInt(max(1, ceilSeconds(d.RetryAfter)), 10)}
 	}
 }
 

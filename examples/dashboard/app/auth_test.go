@@ -671,3 +671,38 @@ func TestAuditEventsArePublished(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestGrantsAreLimitedToWhatTheGranterHas: an operator given users:write
+// and keys:write may create viewers and operators and keys with its own
+// permissions, but not an admin, nor a key with more than it has.
+func TestGrantsAreLimitedToWhatTheGranterHas(t *testing.T) {
+	a := startAuth(t)
+	admin := a.login(t, adminUser, adminPassword)
+	resp, body := a.do(t, http.MethodPost, "/api/v1/auth/policies", admin, "", map[string]any{"rules": []map[string]string{
+		{"type": "p", "role": "operator", "domain": "*", "resource": "users", "action": "write"},
+		{"type": "p", "role": "operator", "domain": "*", "resource": "keys", "action": "write"}}})
+	must(t, http.StatusCreated, resp, body, "let operators manage users and keys")
+	operator := a.iss.Token(t, testkit.TokenClaims{Subject: "opal", RealmRoles: []string{"operator"}})
+	const pw = "a long enough passphrase 42"
+
+	for _, role := range []string{"viewer", "operator"} {
+		resp, body := a.do(t, http.MethodPost, "/api/v1/auth/users", operator, "", map[string]any{"username": "u-" + role, "password": pw, "role": role})
+		must(t, http.StatusCreated, resp, body, "operator creates a "+role)
+	}
+	resp, body = a.do(t, http.MethodPost, "/api/v1/auth/users", operator, "", map[string]any{"username": "boss", "password": pw, "role": "admin"})
+	must(t, http.StatusForbidden, resp, body, "operator creates an admin")
+	resp, body = a.do(t, http.MethodPost, "/api/v1/auth/keys", operator, "", map[string]any{"name": "mine", "roles": []string{"operator"}, "permissions": []string{"events:write"}})
+	must(t, http.StatusCreated, resp, body, "operator makes a key with its own rights")
+	for _, k := range []map[string]any{
+		{"name": "admin key", "roles": []string{"admin"}},
+		{"name": "policy key", "permissions": []string{"policies:write"}},
+		{"name": "everything", "permissions": []string{"*:*"}},
+	} {
+		resp, body := a.do(t, http.MethodPost, "/api/v1/auth/keys", operator, "", k)
+		must(t, http.StatusForbidden, resp, body, fmt.Sprint("operator makes ", k["name"]))
+	}
+	var n int
+	if err := a.DB.DB.QueryRow(context.Background(), `SELECT count(*) FROM auth_users WHERE username = 'boss'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the refused admin exists: %d %v", n, err)
+	}
+}
