@@ -342,19 +342,11 @@ type Authorizer struct {
 // now (within cfg.LoadTimeout, defaults applied). It fails if the config
 // is invalid, the adapter fails, or a stored rule is invalid.
 func NewAuthorizer(adapter persist.Adapter, cfg AuthorizerConfig) (*Authorizer, error) {
-	if adapter == nil {
-		return nil, errors.New("auth: new authorizer: the adapter is nil")
+	a, err := NewUnloadedAuthorizer(adapter, cfg)
+	if err != nil {
+		return nil, err
 	}
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("auth: invalid authorizer config: %w", err)
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	a := &Authorizer{adapter: adapter, cfg: cfg, log: log}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.LoadTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.LoadTimeout)
 	defer cancel()
 	if err := a.Reload(ctx); err != nil {
 		return nil, err

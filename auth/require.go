@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/taylordash/taylordash/dashcore"
 )
 
 // metadataKey is the key of an operation's requirement in its Metadata.
@@ -144,27 +146,7 @@ func DocumentSecurity(oapi *huma.OpenAPI) {
 // security list), as the guard treats them.
 func DocumentPublic(oapi *huma.OpenAPI, patterns []string) {
 	for _, pat := range patterns {
-		method, path, ok := strings.Cut(pat, " ")
-		if !ok || oapi.Paths[path] == nil {
-			continue
-		}
-		item := oapi.Paths[path]
-		var op *huma.Operation
-		switch method {
-		case "GET":
-			op = item.Get
-		case "POST":
-			op = item.Post
-		case "PUT":
-			op = item.Put
-		case "PATCH":
-			op = item.Patch
-		case "DELETE":
-			op = item.Delete
-		case "HEAD":
-			op = item.Head
-		}
-		if op != nil && op.Security == nil {
+		if op := dashcore.DocumentedOperation(oapi, pat); op != nil && op.Security == nil {
 			op.Security = []map[string][]string{}
 		}
 	}

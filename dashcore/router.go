@@ -31,11 +31,17 @@ func (rt *router) documented(pattern string) *huma.Operation {
 	if rt.oapi == nil {
 		return nil
 	}
+	return DocumentedOperation(rt.oapi, pattern)
+}
+
+// DocumentedOperation returns the operation oapi documents for a ServeMux
+// pattern such as "GET /api/v1/things/{id}", or nil.
+func DocumentedOperation(oapi *huma.OpenAPI, pattern string) *huma.Operation {
 	method, path, ok := strings.Cut(pattern, " ")
 	if !ok {
 		return nil
 	}
-	item := rt.oapi.Paths[path]
+	item := oapi.Paths[path]
 	if item == nil {
 		return nil
 	}
