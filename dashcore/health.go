@@ -265,3 +265,18 @@ func safeCheck(ctx context.Context, c HealthCheck) (err error) {
 	}
 	return c.Check(ctx)
 }
+
+// RunChecks runs checks concurrently, each within its Timeout (else
+// timeout), as GET /health/ready does, and returns each result by name
+// and whether every required check passed. Failures are logged to log
+// (nil: discarded). Other modules use it to serve richer health views.
+func RunChecks(ctx context.Context, checks []HealthCheck, timeout time.Duration, log *slog.Logger) (map[string]CheckResult, bool) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	body := runChecks(ctx, checks, healthOptions{timeout: timeout, log: log})
+	return body.Checks, body.Status == "ready"
+}
