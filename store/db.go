@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/taylordash/taylordash/dashcore"
 )
 
 // DB is a PostgreSQL connection pool. It embeds *pgxpool.Pool, so
@@ -122,6 +124,18 @@ func permanentHint(err error) string {
 		return "grant the user CONNECT on the database"
 	}
 	return ""
+}
+
+// CheckPool fails while the pool is saturated: every connection it may
+// open is in use (requests then wait for one). It reads the pool's
+// statistics only; it never queries.
+func (db *DB) CheckPool(context.Context) error {
+	st := db.Stat()
+	if max := st.MaxConns(); max > 0 && st.AcquiredConns() >= max {
+		return dashcore.NewError(dashcore.ErrUnavailable,
+			fmt.Sprintf("the pool is saturated: %d of %d connections in use", st.AcquiredConns(), max), nil)
+	}
+	return nil
 }
 
 // Check is the readiness check: it runs a round trip on a pooled

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/taylordash/taylordash/dashcore"
 	"github.com/taylordash/taylordash/store"
@@ -435,5 +436,35 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := valid.Validate(); err != nil {
 		t.Errorf("valid config rejected: %v", err)
+	}
+}
+
+func TestCheckPool(t *testing.T) {
+	db := testkit.Postgres(t)
+	pool, err := store.Open(context.Background(), store.Config{URL: db.URL, MaxConns: 2, MinConns: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if err := pool.CheckPool(context.Background()); err != nil {
+		t.Fatalf("idle pool: %v", err)
+	}
+	var held []*pgxpool.Conn
+	for range 2 {
+		c, err := pool.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	err = pool.CheckPool(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "2 of 2") {
+		t.Fatalf("saturated pool: %v", err)
+	}
+	for _, c := range held {
+		c.Release()
+	}
+	if err := pool.CheckPool(context.Background()); err != nil {
+		t.Fatalf("released pool: %v", err)
 	}
 }

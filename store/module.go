@@ -14,12 +14,14 @@ import (
 // Module provides *DB from the TAYLORDASH_DATABASE_* configuration. On
 // start it waits for the server, then applies every module's migrations
 // (unless SkipMigrations); on stop it closes the pool. It contributes the
-// "database" readiness check.
+// "database" readiness check, and "database_pool", an optional check that
+// fails while the pool is saturated (see CheckPool).
 var Module = fx.Module("store",
 	dashcore.ProvideConfig[Config](),
 	fx.Provide(
 		newModuleDB,
 		dashcore.AsHealthCheck(newHealthCheck),
+		dashcore.AsHealthCheck(newPoolCheck),
 	),
 )
 
@@ -90,4 +92,8 @@ func newModuleDB(p moduleParams) (*DB, error) {
 
 func newHealthCheck(db *DB) dashcore.HealthCheck {
 	return dashcore.HealthCheck{Name: "database", Check: db.Check}
+}
+
+func newPoolCheck(db *DB) dashcore.HealthCheck {
+	return dashcore.HealthCheck{Name: "database_pool", Optional: true, Check: db.CheckPool}
 }
