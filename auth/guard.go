@@ -18,12 +18,15 @@ import (
 const GuardOrder = -1000
 
 // DefaultPublicRoutes are the routes that need no credential although
-// they declare no requirement: the health probes and the API's own
-// documentation.
+// they declare no requirement: the health probes, the API's own
+// documentation, and the Prometheus scrape endpoint (which applies its own
+// basic or bearer protection when configured).
 var DefaultPublicRoutes = []string{
 	"GET /health/live", "GET /health/ready",
 	"GET /openapi.json", "GET /openapi.yaml", "GET /openapi-3.0.json", "GET /openapi-3.0.yaml",
 	"GET /docs", "GET /schemas/{schema}",
+	// /metrics protects itself (observability.MetricsConfig).
+	"GET /metrics",
 }
 
 // GuardOptions is what a [Guard] is made of.

@@ -1,8 +1,10 @@
 package dashcore
 
 import (
+	"cmp"
 	"io"
 	"log/slog"
+	"slices"
 
 	"go.uber.org/fx/fxevent"
 )
@@ -14,6 +16,41 @@ func NewLogger(cfg LogConfig, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// LogHandlerWrapper is a module's contribution to the application logger:
+// Wrap returns a handler that does something with each record (adds
+// attributes, redacts, copies it to another sink) and passes it on to the
+// handler it wraps. Contribute one with [AsLogHandlerWrapper]. Wrappers
+// are applied sorted by Order, then Name: the lowest Order is applied
+// first, so it is the innermost, nearest the output; the highest sees
+// records first.
+type LogHandlerWrapper struct {
+	// Name identifies the wrapper and breaks ties of Order.
+	Name string
+	// Order places the wrapper; lower is applied first (innermost).
+	Order int
+	// Wrap returns h wrapped. A nil Wrap is skipped.
+	Wrap func(h slog.Handler) slog.Handler
+}
+
+// wrapLogger returns log with its handler wrapped by every wrapper, in
+// the order [LogHandlerWrapper] documents; log itself if there is none.
+func wrapLogger(log *slog.Logger, wrappers []LogHandlerWrapper) *slog.Logger {
+	if len(wrappers) == 0 {
+		return log
+	}
+	ws := slices.Clone(wrappers)
+	slices.SortFunc(ws, func(a, b LogHandlerWrapper) int {
+		return cmp.Or(cmp.Compare(a.Order, b.Order), cmp.Compare(a.Name, b.Name))
+	})
+	h := log.Handler()
+	for _, w := range ws {
+		if w.Wrap != nil {
+			h = w.Wrap(h)
+		}
+	}
+	return slog.New(h)
 }
 
 // loggerFromEnv reads the LOG_ variables leniently: a bad value falls back

@@ -14,13 +14,16 @@ import (
 // Module composes an application's core: the environment and typed
 // configuration, the *slog.Logger, the HTTP server with its huma API,
 // health endpoints and middleware chain. Other modules contribute with
-// [AsRoutes], [AsHealthCheck], [AsMiddleware] and [ProvideConfig].
+// [AsRoutes], [AsHealthCheck], [AsMiddleware], [AsLogHandlerWrapper] and
+// [ProvideConfig].
 var Module = fx.Module("dashcore",
 	ProvideConfig[Config](),
 	fx.Provide(
 		func() Environment { return OSEnvironment() },
 		newConfigSet,
-		func(env Environment) *slog.Logger { return loggerFromEnv(env, os.Stderr) },
+		func(p loggerParams) *slog.Logger {
+			return wrapLogger(loggerFromEnv(p.Env, os.Stderr), p.Wrappers)
+		},
 		newModuleServer,
 	),
 	fx.Invoke(func(*Server) {}),
@@ -32,6 +35,9 @@ const (
 	HealthGroup     = "dashcore.health"
 	MiddlewareGroup = "dashcore.middleware"
 	ConfigGroup     = "dashcore.config"
+	// LogWrappersGroup collects the [LogHandlerWrapper]s applied around
+	// the handler of the application's *slog.Logger.
+	LogWrappersGroup = "dashcore.log_wrappers"
 )
 
 // AsRoutes annotates a constructor returning [Routes] as a contribution
@@ -50,6 +56,21 @@ func AsHealthCheck(f any) any {
 // contribution to the middleware chain.
 func AsMiddleware(f any) any {
 	return fx.Annotate(f, fx.ResultTags(`group:"`+MiddlewareGroup+`"`))
+}
+
+// AsLogHandlerWrapper annotates a constructor returning [LogHandlerWrapper]
+// as a wrapper of the application logger's handler:
+// fx.Provide(dashcore.AsLogHandlerWrapper(newRedactingWrapper)). The
+// constructor must not depend on *slog.Logger, directly or through its
+// own dependencies, or the graph has a cycle.
+func AsLogHandlerWrapper(f any) any {
+	return fx.Annotate(f, fx.ResultTags(`group:"`+LogWrappersGroup+`"`))
+}
+
+type loggerParams struct {
+	fx.In
+	Env      Environment
+	Wrappers []LogHandlerWrapper `group:"dashcore.log_wrappers"`
 }
 
 // WithEnv makes vars win over the process environment in this application,
