@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/taylordash/taylordash/eventbus"
 	"github.com/taylordash/taylordash/eventbus/eventbuspg"
@@ -43,7 +46,11 @@ const benchInFlight = 100
 //     events_mirror, latency measured by a route (routes run after the
 //     commit), so publish → stored;
 //   - pipeline-paced-5000: the pipeline with the publisher paced at a
-//     fixed 5,000 events/s, for the latency at that rate.
+//     fixed 5,000 events/s, for the latency at that rate;
+//   - pipeline-traced: the pipeline with an SDK tracer provider sampling
+//     every message (a consumer span and a store span per message, a span
+//     per batch, exported in batches to a discarding exporter), for the
+//     cost of tracing; the other runs use no provider.
 //
 // Each iteration is one event (run with -benchtime 20000x). Latency is
 // from the stamp the publisher writes in the payload just before Publish.
@@ -72,14 +79,20 @@ func BenchmarkEventBus(b *testing.B) {
 		benchPublish(b, broker.URL(), pfx, 0, sink)
 	})
 
-	pipelineRun := func(rate int) func(b *testing.B) {
+	pipelineRun := func(rate int, traced bool) func(b *testing.B) {
 		return func(b *testing.B) {
 			pfx := prefix()
 			if _, err := db.DB.Exec(context.Background(), "TRUNCATE events_mirror"); err != nil {
 				b.Fatal(err)
 			}
 			sink := newLatencySink(b.N)
-			stop := startBenchPipeline(b, broker.URL(), pfx, db.DB, sink)
+			var tp trace.TracerProvider
+			if traced {
+				sdk := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+				defer func() { _ = sdk.Shutdown(context.Background()) }()
+				tp = sdk
+			}
+			stop := startBenchPipeline(b, broker.URL(), pfx, db.DB, sink, tp)
 			benchPublish(b, broker.URL(), pfx, rate, sink)
 			stop()
 			if n := count(b, db.DB, "SELECT count(*) FROM events_mirror"); n != b.N {
@@ -87,13 +100,15 @@ func BenchmarkEventBus(b *testing.B) {
 			}
 		}
 	}
-	b.Run("pipeline", pipelineRun(0))
-	b.Run("pipeline-paced-5000", pipelineRun(5000))
+	b.Run("pipeline", pipelineRun(0, false))
+	b.Run("pipeline-paced-5000", pipelineRun(5000, false))
+	b.Run("pipeline-traced", pipelineRun(0, true))
 }
 
 // startBenchPipeline starts the ingest pipeline with one route, which
-// records each event's latency into sink; stop ends it.
-func startBenchPipeline(b *testing.B, url, prefix string, db *store.DB, sink *latencySink) (stop func()) {
+// records each event's latency into sink, tracing with tp if not nil;
+// stop ends it.
+func startBenchPipeline(b *testing.B, url, prefix string, db *store.DB, sink *latencySink, tp trace.TracerProvider) (stop func()) {
 	b.Helper()
 	client := startClient(b, mqtt.Config{URL: url, ClientID: clientID(b, "app") + prefix[6:len(prefix)-1], TopicPrefix: prefix, WillTopic: "-"})
 	in, err := eventbus.NewIngest(eventbus.IngestOptions{
@@ -105,7 +120,8 @@ func startBenchPipeline(b *testing.B, url, prefix string, db *store.DB, sink *la
 			sink.record(ev.Raw)
 			return nil
 		}}},
-		Logger: testkit.NewLogger(b),
+		Logger:         testkit.NewLogger(b),
+		TracerProvider: tp,
 	})
 	if err != nil {
 		b.Fatal(err)

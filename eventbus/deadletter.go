@@ -38,6 +38,8 @@ func DLQ(dlq DeadLetters, pub Publisher, log *slog.Logger) Middleware {
 					slog.String("topic", ev.Topic), slog.String("error", perr.Error()))
 				return err
 			}
+			ev.dlqWrites++
+			deadLettered(ctx, ReasonHandlerFailed)
 			log.WarnContext(ctx, "event dead-lettered", slog.String("topic", ev.Topic),
 				slog.String("idempotency_key", ev.Envelope.IdempotencyKey), slog.String("error", err.Error()))
 			PublishDeadLetter(ctx, pub, letter, log)

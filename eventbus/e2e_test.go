@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/taylordash/taylordash/eventbus"
 	"github.com/taylordash/taylordash/eventbus/eventbuspg"
 	"github.com/taylordash/taylordash/eventbus/mqtt"
@@ -236,6 +239,10 @@ type pipelineOptions struct {
 	// Routes run in addition to the "e2e-handled" route, which counts
 	// every event handled (after Dedup) by idempotency key.
 	Routes []eventbus.Route
+	// TracerProvider and MeterProvider, if set, are given to the client
+	// and the ingest.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // pipeline is one instance of the application's event path: its MQTT
@@ -264,7 +271,8 @@ func startPipeline(tb testing.TB, o pipelineOptions) *pipeline {
 		cfg.BatchLatency = 5 * time.Millisecond
 	}
 	log := testkit.NewLogger(tb)
-	client := startClient(tb, mqtt.Config{URL: o.URL, ClientID: o.ClientID, SharedGroup: o.SharedGroup, Window: e2eWindow})
+	client := startClient(tb, mqtt.Config{URL: o.URL, ClientID: o.ClientID, SharedGroup: o.SharedGroup, Window: e2eWindow,
+		TracerProvider: o.TracerProvider, MeterProvider: o.MeterProvider})
 	p := &pipeline{client: client, rec: &recorder{inner: eventbuspg.NewMirror(o.DB)}, handled: newCounter()}
 	routes := append([]eventbus.Route{{Name: "e2e-handled", Pattern: "tracker/events/#", Handler: func(_ context.Context, ev *eventbus.Event) error {
 		p.handled.add(ev.Envelope.IdempotencyKey)
@@ -278,6 +286,9 @@ func startPipeline(tb testing.TB, o pipelineOptions) *pipeline {
 		DeadLetters: eventbuspg.NewDeadLetterStore(o.DB),
 		Routes:      routes,
 		Logger:      log,
+
+		TracerProvider: o.TracerProvider,
+		MeterProvider:  o.MeterProvider,
 	})
 	if err != nil {
 		tb.Fatal(err)

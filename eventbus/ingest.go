@@ -9,9 +9,10 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // IngestOptions is what NewIngest composes.
@@ -32,6 +33,12 @@ type IngestOptions struct {
 	Logger *slog.Logger
 	// MeterProvider receives the pipeline's metrics; nil means none.
 	MeterProvider metric.MeterProvider
+	// TracerProvider receives the pipeline's spans: per message a
+	// consumer span "process <topic>" (a child of the envelope's
+	// traceparent) with a child "store <topic>", and per batch a span
+	// "store batch" (see docs/eventbus.md, "Tracing and metrics"); nil
+	// means none.
+	TracerProvider trace.TracerProvider
 }
 
 // Ingest is the pipeline from the broker to the mirror and the handlers:
@@ -58,7 +65,8 @@ type Ingest struct {
 	router *Router
 	log    *slog.Logger
 	parse  ParseOptions
-	m      ingestMetrics
+	m      *ingestMetrics
+	tr     tracing
 
 	mu     sync.Mutex
 	cancel context.CancelFunc // stops taking and storing messages
@@ -104,7 +112,8 @@ func NewIngest(opts IngestOptions) (*Ingest, error) {
 		cfg: cfg, sub: opts.Subscriber, rec: opts.Recorder, dlq: opts.DeadLetters, pub: dlqPub,
 		router: router, log: log,
 		parse: ParseOptions{MaxSize: cfg.MaxSize, Kinds: kinds, Source: cfg.Source},
-		m:     newIngestMetrics(mp.Meter("github.com/taylordash/taylordash/eventbus")),
+		m:     newIngestMetrics(mp.Meter(meterName)),
+		tr:    newTracing(opts.TracerProvider),
 	}, nil
 }
 
@@ -184,6 +193,11 @@ type batch struct {
 	events  []*Event
 	letters []DeadLetter
 	token   int64 // the in-flight mark of its events (InFlightRecorder), 0 if none
+
+	// With tracing on: the consumer span of each event and of each
+	// dead letter, in the same order.
+	spans       []trace.Span
+	letterSpans []trace.Span
 }
 
 // add parses m into b.
@@ -197,9 +211,16 @@ func (in *Ingest) add(b *batch, m *Message) {
 			reason, detail = ie.Reason, ie.Detail
 		}
 		b.letters = append(b.letters, DeadLetter{Topic: m.Topic, Payload: m.Payload, Reason: reason, Detail: detail, FailedAt: time.Now().UTC()})
+		if in.tr.tracer != nil {
+			b.letterSpans = append(b.letterSpans, in.startProcess(m, nil))
+		}
 		return
 	}
-	b.events = append(b.events, &Event{Topic: m.Topic, Envelope: env, Raw: m.Payload, ReceivedAt: m.ReceivedAt})
+	ev := &Event{Topic: m.Topic, Envelope: env, Raw: m.Payload, ReceivedAt: m.ReceivedAt}
+	b.events = append(b.events, ev)
+	if in.tr.tracer != nil {
+		b.spans = append(b.spans, in.startProcess(m, &ev.Envelope))
+	}
 }
 
 // recordAhead is how many batches the mirror may be writing at once. A
@@ -350,17 +371,31 @@ func (in *Ingest) record(ctx, finish context.Context, b *batch) bool {
 	if len(b.events) == 0 {
 		return true
 	}
-	return in.retry(ctx, "mirror", func() error {
+	rctx, batchSpan := finish, trace.Span(nil)
+	if in.tr.tracer != nil {
+		rctx, batchSpan = in.startStoreBatch(finish, b)
+	}
+	start, attempts := time.Now(), 0
+	ok := in.retry(ctx, "mirror", func() error {
+		attempts++
 		for _, ev := range b.events {
 			ev.Duplicate = false
 		}
 		if ir, ok := in.rec.(InFlightRecorder); ok {
-			token, err := ir.RecordInFlight(finish, b.events)
+			token, err := ir.RecordInFlight(rctx, b.events)
 			b.token = token
 			return err
 		}
-		return in.rec.Record(finish, b.events)
+		return in.rec.Record(rctx, b.events)
 	})
+	end := time.Now()
+	if ok {
+		in.m.stored(finish, b.events, end)
+	}
+	if batchSpan != nil {
+		in.endStore(b, batchSpan, start, end, attempts, ok)
+	}
+	return ok
 }
 
 // clearInFlight tells an InFlightRecorder which batches' handlers
@@ -405,11 +440,28 @@ func (in *Ingest) clearInFlight(ctx context.Context, tokens <-chan int64) {
 // queue and runs the routes for its events, retrying what fails. It
 // returns false, leaving the batch unacknowledged, when ctx ends first.
 func (in *Ingest) handle(ctx context.Context, b *batch) bool {
-	if len(b.letters) > 0 && !in.retry(ctx, "dead-letter queue", func() error { return in.dlq.Put(ctx, b.letters) }) {
-		return false
+	if len(b.letters) > 0 {
+		if !in.retry(ctx, "dead-letter queue", func() error { return in.dlq.Put(ctx, b.letters) }) {
+			return false
+		}
+		for i, l := range b.letters {
+			in.m.deadLettered(ctx, l.Reason)
+			if b.letterSpans != nil {
+				s := b.letterSpans[i]
+				s.AddEvent(EventDeadLettered, trace.WithAttributes(AttrReason.String(string(l.Reason))))
+				s.SetStatus(codes.Error, string(l.Reason))
+			}
+		}
 	}
-	for _, ev := range b.events {
-		if !in.retry(ctx, "dead-letter queue", func() error { return in.router.Handle(ctx, ev) }) {
+	for i, ev := range b.events {
+		hctx := ctx
+		if b.spans != nil {
+			hctx = trace.ContextWithSpan(ctx, b.spans[i])
+		}
+		if !in.retry(ctx, "dead-letter queue", func() error {
+			ev.dlqWrites = 0
+			return in.router.Handle(hctx, ev)
+		}) {
 			return false
 		}
 		in.m.ingested(ctx, ev)
@@ -420,15 +472,21 @@ func (in *Ingest) handle(ctx context.Context, b *batch) bool {
 // settle publishes a stored batch's invalid messages to their DLQ topic
 // and acknowledges every message of the batch, in order.
 func (in *Ingest) settle(ctx context.Context, b *batch) {
-	for _, l := range b.letters {
-		in.log.WarnContext(ctx, "invalid event dead-lettered", slog.String("topic", l.Topic),
+	for i, l := range b.letters {
+		lctx := ctx
+		if b.letterSpans != nil {
+			lctx = trace.ContextWithSpan(ctx, b.letterSpans[i])
+		}
+		in.log.WarnContext(lctx, "invalid event dead-lettered", slog.String("topic", l.Topic),
 			slog.String("reason", string(l.Reason)), slog.String("detail", l.Detail))
-		PublishDeadLetter(ctx, in.pub, l, in.log)
+		PublishDeadLetter(lctx, in.pub, l, in.log)
 	}
 	for _, m := range b.msgs {
 		m.Ack()
 	}
 	in.m.batch(ctx, len(b.msgs))
+	endSpans(b.spans)
+	endSpans(b.letterSpans)
 }
 
 // retry runs f until it succeeds, waiting with capped, jittered backoff
@@ -458,44 +516,4 @@ func (in *Ingest) retry(ctx context.Context, what string, f func() error) bool {
 		}
 		wait = min(wait*2, 2*time.Second)
 	}
-}
-
-// ingestMetrics are the pipeline's instruments. Kind labels are bounded:
-// past maxKindLabels distinct kinds, the rest count as "other".
-type ingestMetrics struct {
-	events  metric.Int64Counter
-	batches metric.Int64Histogram
-	retries metric.Int64Counter
-
-	mu    sync.Mutex
-	kinds map[string]bool
-}
-
-const maxKindLabels = 64
-
-func newIngestMetrics(m metric.Meter) ingestMetrics {
-	events, _ := m.Int64Counter("taylordash.events.ingested", metric.WithDescription("Events taken from the broker and stored, by kind and whether they were duplicates."))
-	batches, _ := m.Int64Histogram("taylordash.events.batch_size", metric.WithDescription("Messages per ingest batch."))
-	retries, _ := m.Int64Counter("taylordash.events.store_retries", metric.WithDescription("Retries of a failed store step (mirror or dead-letter queue) by the ingest pipeline."))
-	return ingestMetrics{events: events, batches: batches, retries: retries, kinds: map[string]bool{}}
-}
-
-func (m *ingestMetrics) ingested(ctx context.Context, ev *Event) {
-	kind := ev.Envelope.Kind
-	m.mu.Lock()
-	if !m.kinds[kind] {
-		if len(m.kinds) >= maxKindLabels {
-			kind = "other"
-		} else {
-			m.kinds[kind] = true
-		}
-	}
-	m.mu.Unlock()
-	m.events.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", kind), attribute.Bool("duplicate", ev.Duplicate)))
-}
-
-func (m *ingestMetrics) batch(ctx context.Context, n int) { m.batches.Record(ctx, int64(n)) }
-
-func (m *ingestMetrics) retried(ctx context.Context, what string) {
-	m.retries.Add(ctx, 1, metric.WithAttributes(attribute.String("stage", what)))
 }

@@ -7,6 +7,7 @@ import (
 	"runtime"
 
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
 	"github.com/taylordash/taylordash/dashcore"
@@ -16,7 +17,8 @@ import (
 // the eventbus.Subscriber in the graph (the MQTT transport's module
 // provides it), stores events through the eventbus.Recorder and
 // eventbus.DeadLetters (eventbuspg's module provides them), and runs the
-// handlers contributed with AsHandler and AsRoute.
+// handlers contributed with AsHandler and AsRoute. A metric.MeterProvider
+// and a trace.TracerProvider in the graph are used when present.
 var Module = fx.Module("eventbus",
 	dashcore.ProvideConfig[Config](),
 	fx.Provide(newModuleIngest),
@@ -75,16 +77,17 @@ func AsHandler(pattern string, handler any) fx.Option {
 
 type ingestParams struct {
 	fx.In
-	Config        Config
-	Core          dashcore.Config `optional:"true"`
-	Subscriber    Subscriber
-	Recorder      Recorder
-	DeadLetters   DeadLetters
-	Publisher     Publisher            `optional:"true"`
-	Routes        []Route              `group:"eventbus.routes"`
-	Logger        *slog.Logger         `optional:"true"`
-	MeterProvider metric.MeterProvider `optional:"true"`
-	Lifecycle     fx.Lifecycle
+	Config         Config
+	Core           dashcore.Config `optional:"true"`
+	Subscriber     Subscriber
+	Recorder       Recorder
+	DeadLetters    DeadLetters
+	Publisher      Publisher            `optional:"true"`
+	Routes         []Route              `group:"eventbus.routes"`
+	Logger         *slog.Logger         `optional:"true"`
+	MeterProvider  metric.MeterProvider `optional:"true"`
+	TracerProvider trace.TracerProvider `optional:"true"`
+	Lifecycle      fx.Lifecycle
 }
 
 func newModuleIngest(p ingestParams) (*Ingest, error) {
@@ -101,6 +104,7 @@ func newModuleIngest(p ingestParams) (*Ingest, error) {
 	in, err := NewIngest(IngestOptions{
 		Config: cfg, Subscriber: p.Subscriber, Recorder: p.Recorder, DeadLetters: p.DeadLetters,
 		Publisher: p.Publisher, Routes: p.Routes, Logger: log, MeterProvider: p.MeterProvider,
+		TracerProvider: p.TracerProvider,
 	})
 	if err != nil {
 		return nil, err

@@ -22,6 +22,10 @@ type Event struct {
 	Duplicate bool
 	// Attempt counts handler attempts for this delivery, from 1.
 	Attempt int
+
+	// dlqWrites counts the dead letters the DLQ middleware wrote for
+	// this delivery (one per failing route), for the metrics.
+	dlqWrites int
 }
 
 // Recorder stores events in the mirror.

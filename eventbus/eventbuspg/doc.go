@@ -163,5 +163,16 @@
 // an event's ts to its storage), taylordash.events.dead_letters (by
 // reason, a closed set), taylordash.events.outbox.published and
 // .publish_failures, and the gauges taylordash.events.outbox.backlog and
-// .oldest_age.
+// .oldest_age, also under the original's names [MetricOutboxBacklog] and
+// [MetricOutboxBacklogAge] (queried at most every 5 seconds).
+//
+// # Tracing
+//
+// With [WithTracerProvider] (the module uses the graph's
+// trace.TracerProvider), [Outbox.PublishTx] records the span "outbox
+// <topic>", a child of the caller's span, and makes the envelope inside
+// it, so that the envelope's traceparent names it; the [Relay] records a
+// producer span "publish <topic>" per row, whose parent is the envelope's
+// traceparent, so the writer's trace goes on to the broker. See
+// docs/eventbus.md, "Tracing and metrics".
 package eventbuspg

@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/taylordash/taylordash/eventbus"
 )
@@ -16,13 +18,20 @@ import (
 type Option func(*options)
 
 type options struct {
-	meterProvider metric.MeterProvider
+	meterProvider  metric.MeterProvider
+	tracerProvider trace.TracerProvider
 }
 
 // WithMeterProvider records the component's metrics with mp; without
 // it, no metrics are recorded.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(o *options) { o.meterProvider = mp }
+}
+
+// WithTracerProvider records the component's spans with tp (see the
+// package documentation, Tracing); without it, none are recorded.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) { o.tracerProvider = tp }
 }
 
 func applyOptions(opts []Option) options {
@@ -32,6 +41,9 @@ func applyOptions(opts []Option) options {
 	}
 	if o.meterProvider == nil {
 		o.meterProvider = noop.NewMeterProvider()
+	}
+	if o.tracerProvider == nil {
+		o.tracerProvider = tracenoop.NewTracerProvider()
 	}
 	return o
 }
@@ -109,14 +121,28 @@ func (m mirrorMetrics) deadLettered(ctx context.Context, letters []eventbus.Dead
 	}
 }
 
+// The names of the outbox gauges that follow the original TaylorDash's
+// naming (without the _seconds suffix the Prometheus exporter adds for
+// the unit "s").
+const (
+	// MetricOutboxBacklog is a gauge of the outbox rows committed but not
+	// published yet.
+	MetricOutboxBacklog = "taylor_outbox_backlog"
+	// MetricOutboxBacklogAge is a gauge of the age, in seconds, of the
+	// oldest unpublished outbox row; 0 when there is none.
+	MetricOutboxBacklogAge = "taylor_outbox_backlog_age"
+)
+
 // relayMetrics are the Relay's instruments; the backlog gauges are
 // registered while the relay runs.
 type relayMetrics struct {
-	meter     metric.Meter
-	published metric.Int64Counter
-	failures  metric.Int64Counter
-	backlog   metric.Int64ObservableGauge
-	oldest    metric.Float64ObservableGauge
+	meter      metric.Meter
+	published  metric.Int64Counter
+	failures   metric.Int64Counter
+	backlog    metric.Int64ObservableGauge
+	oldest     metric.Float64ObservableGauge
+	taylorRows metric.Int64ObservableGauge
+	taylorAge  metric.Float64ObservableGauge
 }
 
 func newRelayMetrics(mp metric.MeterProvider) relayMetrics {
@@ -142,5 +168,16 @@ func newRelayMetrics(mp metric.MeterProvider) relayMetrics {
 	if err != nil {
 		oldest, _ = nm.Float64ObservableGauge("")
 	}
-	return relayMetrics{meter: m, published: published, failures: failures, backlog: backlog, oldest: oldest}
+	taylorRows, err := m.Int64ObservableGauge(MetricOutboxBacklog, metric.WithUnit("{row}"),
+		metric.WithDescription("Outbox rows committed but not published yet."))
+	if err != nil {
+		taylorRows, _ = nm.Int64ObservableGauge("")
+	}
+	taylorAge, err := m.Float64ObservableGauge(MetricOutboxBacklogAge, metric.WithUnit("s"),
+		metric.WithDescription("Age of the oldest unpublished outbox row; 0 when none."))
+	if err != nil {
+		taylorAge, _ = nm.Float64ObservableGauge("")
+	}
+	return relayMetrics{meter: m, published: published, failures: failures, backlog: backlog, oldest: oldest,
+		taylorRows: taylorRows, taylorAge: taylorAge}
 }

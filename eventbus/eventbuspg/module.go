@@ -4,6 +4,7 @@ import (
 	"log/slog"
 
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
 	"github.com/taylordash/taylordash/dashcore"
@@ -18,8 +19,8 @@ import (
 // which it starts and stops with the application. It contributes
 // Migrations to store.Module. The relay publishes through the
 // eventbus.Publisher of the graph (the MQTT transport's module provides
-// it). A metric.MeterProvider and a *slog.Logger in the graph are used
-// when present.
+// it). A metric.MeterProvider, a trace.TracerProvider and a *slog.Logger
+// in the graph are used when present.
 var Module = fx.Module("eventbus.pg",
 	dashcore.ProvideConfig[Config](),
 	store.AsMigrations(Migrations.Namespace, Migrations.FS, Migrations.DependsOn...),
@@ -36,19 +37,24 @@ var Module = fx.Module("eventbus.pg",
 
 type moduleParams struct {
 	fx.In
-	DB            *store.DB
-	Config        Config
-	Core          dashcore.Config      `optional:"true"`
-	Events        eventbus.Config      `optional:"true"`
-	Logger        *slog.Logger         `optional:"true"`
-	MeterProvider metric.MeterProvider `optional:"true"`
+	DB             *store.DB
+	Config         Config
+	Core           dashcore.Config      `optional:"true"`
+	Events         eventbus.Config      `optional:"true"`
+	Logger         *slog.Logger         `optional:"true"`
+	MeterProvider  metric.MeterProvider `optional:"true"`
+	TracerProvider trace.TracerProvider `optional:"true"`
 }
 
 func (p moduleParams) options() []Option {
-	if p.MeterProvider == nil {
-		return nil
+	var opts []Option
+	if p.MeterProvider != nil {
+		opts = append(opts, WithMeterProvider(p.MeterProvider))
 	}
-	return []Option{WithMeterProvider(p.MeterProvider)}
+	if p.TracerProvider != nil {
+		opts = append(opts, WithTracerProvider(p.TracerProvider))
+	}
+	return opts
 }
 
 func (p moduleParams) logger() *slog.Logger {
@@ -84,7 +90,7 @@ func newModuleOutbox(p moduleParams) *Outbox {
 			source = p.Core.ServiceName
 		}
 	}
-	return NewOutbox(p.DB, OutboxConfig{Source: source})
+	return NewOutbox(p.DB, OutboxConfig{Source: source}, p.options()...)
 }
 
 type relayParams struct {

@@ -8,6 +8,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/taylordash/taylordash/eventbus"
 	"github.com/taylordash/taylordash/store"
@@ -23,13 +26,16 @@ const NotifyChannel = "taylordash_outbox"
 // if the data change that caused it is committed, and the writer never
 // waits for the broker. It is safe for concurrent use.
 type Outbox struct {
-	db  *store.DB
-	cfg OutboxConfig
+	db     *store.DB
+	cfg    OutboxConfig
+	tracer trace.Tracer
 }
 
 // NewOutbox returns an outbox stored in db (migrated with Migrations).
-func NewOutbox(db *store.DB, cfg OutboxConfig) *Outbox {
-	return &Outbox{db: db, cfg: cfg.WithDefaults()}
+// Of the options, WithTracerProvider applies.
+func NewOutbox(db *store.DB, cfg OutboxConfig, opts ...Option) *Outbox {
+	o := applyOptions(opts)
+	return &Outbox{db: db, cfg: cfg.WithDefaults(), tracer: o.tracerProvider.Tracer(eventbus.TracerName)}
 }
 
 // insertOutbox writes the outbox row and the mirror row and notifies the
@@ -60,7 +66,31 @@ SELECT pg_notify('` + NotifyChannel + `', '')`
 // the envelope at most OutboxConfig.MaxSize bytes; an error of PublishTx
 // leaves tx to the caller (PostgreSQL fails the rest of a transaction
 // after a failed statement: roll it back).
+//
+// With WithTracerProvider, it records the span "outbox <topic>", a child
+// of ctx's span, and the envelope's traceparent names that span: the
+// relay's and the consumers' spans join the caller's trace.
 func (o *Outbox) PublishTx(ctx context.Context, tx pgx.Tx, topic, kind string, payload any) (eventbus.Envelope, error) {
+	if _, off := o.tracer.(tracenoop.Tracer); off {
+		return o.publishTx(ctx, tx, topic, kind, payload)
+	}
+	ctx, span := o.tracer.Start(ctx, "outbox "+topic, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(eventbus.AttrMessagingSystem.String(eventbus.MessagingSystem),
+			eventbus.AttrDestination.String(topic), eventbus.AttrOperationType.String("create"),
+			eventbus.AttrOperationName.String("outbox")))
+	defer span.End()
+	env, err := o.publishTx(ctx, tx, topic, kind, payload)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "outbox write failed")
+		return env, err
+	}
+	span.SetAttributes(eventbus.AttrMessageID.String(env.ID))
+	return env, nil
+}
+
+// publishTx is PublishTx without its span.
+func (o *Outbox) publishTx(ctx context.Context, tx pgx.Tx, topic, kind string, payload any) (eventbus.Envelope, error) {
 	if err := checkTopic(topic); err != nil {
 		return eventbus.Envelope{}, err
 	}

@@ -10,7 +10,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/taylordash/taylordash/eventbus"
 	"github.com/taylordash/taylordash/store"
@@ -30,6 +34,14 @@ type Relay struct {
 	cfg     RelayConfig
 	log     *slog.Logger
 	metrics relayMetrics
+	tracer  trace.Tracer
+
+	// the backlog last observed for the gauges, reused for a while so
+	// that frequent scrapes do not each query the database
+	backlogMu   sync.Mutex
+	backlogAt   time.Time
+	backlogRows int64
+	backlogAge  time.Duration
 
 	// held by the loop goroutine only: topics whose last publication
 	// failed, and when to try them again.
@@ -50,7 +62,8 @@ func NewRelay(db *store.DB, pub eventbus.Publisher, cfg RelayConfig, log *slog.L
 		log = slog.New(slog.DiscardHandler)
 	}
 	o := applyOptions(opts)
-	return &Relay{db: db, pub: pub, cfg: cfg.WithDefaults(), log: log, metrics: newRelayMetrics(o.meterProvider)}
+	return &Relay{db: db, pub: pub, cfg: cfg.WithDefaults(), log: log, metrics: newRelayMetrics(o.meterProvider),
+		tracer: o.tracerProvider.Tracer(eventbus.TracerName)}
 }
 
 // Start starts the relay: it LISTENs on NotifyChannel on a connection of
@@ -70,7 +83,8 @@ func (r *Relay) Start(ctx context.Context) error {
 	if err != nil {
 		r.log.Warn("outbox relay: cannot LISTEN yet; polling meanwhile", slog.Duration("poll_interval", r.cfg.PollInterval), slog.Any("error", err))
 	}
-	reg, err := r.metrics.meter.RegisterCallback(r.observe, r.metrics.backlog, r.metrics.oldest)
+	reg, err := r.metrics.meter.RegisterCallback(r.observe, r.metrics.backlog, r.metrics.oldest,
+		r.metrics.taylorRows, r.metrics.taylorAge)
 	if err != nil {
 		r.log.Warn("outbox relay: cannot register the backlog gauges", slog.Any("error", err))
 	}
@@ -118,15 +132,38 @@ func (r *Relay) Stop(ctx context.Context) error {
 	}
 }
 
+// backlogReuse is how long an observed backlog serves the gauges before
+// the database is asked again; backlogTimeout bounds the query.
+const (
+	backlogReuse   = 5 * time.Second
+	backlogTimeout = time.Second
+)
+
+// observe reports the backlog gauges: two cheap aggregates over the
+// unsent rows (a partial index), at most once per backlogReuse, within
+// backlogTimeout; scrapes in between get the last values (their age
+// grown by the time passed).
 func (r *Relay) observe(ctx context.Context, o metric.Observer) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	n, age, err := backlog(ctx, r.db)
-	if err != nil {
-		return err
+	r.backlogMu.Lock()
+	defer r.backlogMu.Unlock()
+	now := time.Now()
+	n, age := r.backlogRows, r.backlogAge
+	if r.backlogAt.IsZero() || now.Sub(r.backlogAt) >= backlogReuse {
+		qctx, cancel := context.WithTimeout(ctx, backlogTimeout)
+		var err error
+		n, age, err = backlog(qctx, r.db)
+		cancel()
+		if err != nil {
+			return err
+		}
+		r.backlogAt, r.backlogRows, r.backlogAge = now, n, age
+	} else if n > 0 {
+		age += now.Sub(r.backlogAt)
 	}
 	o.ObserveInt64(r.metrics.backlog, n)
 	o.ObserveFloat64(r.metrics.oldest, age.Seconds())
+	o.ObserveInt64(r.metrics.taylorRows, n)
+	o.ObserveFloat64(r.metrics.taylorAge, age.Seconds())
 	return nil
 }
 
@@ -348,9 +385,7 @@ func (r *Relay) relayBatch(ctx context.Context, quit <-chan struct{}) (n int, pu
 		if stopping(quit) || time.Since(start) > maxBatchTime {
 			break // commit what went out
 		}
-		pctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
-		err := r.pub.Publish(pctx, m.topic, m.envelope)
-		cancel()
+		err := r.publish(ctx, m.id, m.topic, m.envelope)
 		if err != nil {
 			// Stop here: no later row of this topic may overtake it.
 			pubErr = fmt.Errorf("eventbuspg: relay: publish outbox row %d to %s: %w", m.id, m.topic, err)
@@ -380,6 +415,28 @@ func (r *Relay) relayBatch(ctx context.Context, quit <-chan struct{}) (n int, pu
 		r.metrics.published.Add(ctx, int64(len(sent)))
 	}
 	return len(sent), pubErr, nil
+}
+
+// publish publishes one outbox row within PublishTimeout, under the
+// producer span "publish <topic>", whose parent is the envelope's
+// traceparent: the trace of the request that wrote the row goes on to the
+// broker, although the relay runs later, in another goroutine.
+func (r *Relay) publish(ctx context.Context, id int64, topic string, envelope []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
+	defer cancel()
+	if _, off := r.tracer.(tracenoop.Tracer); off {
+		return r.pub.Publish(ctx, topic, envelope)
+	}
+	ctx = eventbus.ContextWithTraceparent(ctx, eventbus.TraceparentOf(envelope))
+	ctx, span := eventbus.StartPublishSpan(ctx, r.tracer, topic)
+	defer span.End()
+	span.SetAttributes(attribute.Int64("eventbus.outbox.id", id))
+	err := r.pub.Publish(ctx, topic, envelope)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "publish failed")
+	}
+	return err
 }
 
 // lockTopics picks topics among those of the oldest unsent rows, in

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/taylordash/taylordash/eventbus"
 )
@@ -30,6 +31,7 @@ type Client struct {
 	tls     *tls.Config
 	status  string // the status topic with the prefix, "" for none
 	metrics *metrics
+	tracer  trace.Tracer // nil: no spans
 
 	pub *connection
 	sub *connection
@@ -96,6 +98,9 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	}
 	if c.metrics, err = newMetrics(cfg.MeterProvider); err != nil {
 		return nil, err
+	}
+	if eventbus.TracingEnabled(cfg.TracerProvider) {
+		c.tracer = cfg.TracerProvider.Tracer(eventbus.TracerName)
 	}
 	c.pub = newConnection(c, "publish", cfg.ClientID+"-pub", c.publishOptions, c.onPublishUp, nil)
 	c.sub = newConnection(c, "subscribe", cfg.ClientID+"-sub", c.subscribeOptions, c.onSubscribeUp, c.dropConnection)

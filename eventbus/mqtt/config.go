@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/taylordash/taylordash/dashcore"
 )
@@ -93,6 +94,9 @@ type Config struct {
 	// MeterProvider, if set, receives the connection metrics; nil means
 	// none.
 	MeterProvider metric.MeterProvider
+	// TracerProvider, if set, receives a producer span "publish <topic>"
+	// per Publish, a child of the caller's span; nil means none.
+	TracerProvider trace.TracerProvider
 }
 
 // QoS is the MQTT quality of service a Client publishes and subscribes

@@ -202,7 +202,10 @@
 // The client logs connections, losses and retries to its *slog.Logger.
 // With [Config.MeterProvider] it reports, per connection ("connection":
 // publish or subscribe), the gauge taylordash.mqtt.connected (1 while up)
-// and the counter taylordash.mqtt.reconnects. [Client.LastMessageAge]
-// tells how long ago a message was last received, for alerting on a quiet
-// bus.
+// and the counter taylordash.mqtt.reconnects, and the original's gauges
+// [MetricTaylorConnected] (1 while both are up) and
+// [MetricLastMessageAge]. [Client.LastMessageAge] tells how long ago a
+// message was last received, for alerting on a quiet bus. With
+// [Config.TracerProvider], each Publish records a producer span "publish
+// <topic>", a child of the caller's span.
 package mqtt

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
 	"github.com/taylordash/taylordash/dashcore"
@@ -15,8 +16,8 @@ import (
 // also as the application's eventbus.Publisher and eventbus.Subscriber,
 // and the "mqtt" readiness check. The client starts connecting when the
 // application starts (without waiting: see [Client.Start]) and stops with
-// it. A *slog.Logger and a metric.MeterProvider in the graph are used when
-// present.
+// it. A *slog.Logger, a metric.MeterProvider and a trace.TracerProvider in
+// the graph are used when present.
 var Module = fx.Module("eventbus.mqtt",
 	dashcore.ProvideConfig[Config](),
 	fx.Provide(
@@ -29,16 +30,20 @@ var Module = fx.Module("eventbus.mqtt",
 
 type moduleParams struct {
 	fx.In
-	Config        Config
-	Logger        *slog.Logger         `optional:"true"`
-	MeterProvider metric.MeterProvider `optional:"true"`
-	Lifecycle     fx.Lifecycle
+	Config         Config
+	Logger         *slog.Logger         `optional:"true"`
+	MeterProvider  metric.MeterProvider `optional:"true"`
+	TracerProvider trace.TracerProvider `optional:"true"`
+	Lifecycle      fx.Lifecycle
 }
 
 func newModuleClient(p moduleParams) (*Client, error) {
 	cfg := p.Config
 	if cfg.MeterProvider == nil {
 		cfg.MeterProvider = p.MeterProvider
+	}
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = p.TracerProvider
 	}
 	log := p.Logger
 	if log != nil {

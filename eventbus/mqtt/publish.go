@@ -3,6 +3,11 @@ package mqtt
 import (
 	"context"
 	"fmt"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+
+	"github.com/taylordash/taylordash/eventbus"
 )
 
 // Publish sends payload to topic (with TopicPrefix) at the configured QoS
@@ -12,8 +17,26 @@ import (
 // ends before the PUBACK; the message may then have been delivered or not,
 // and the caller retries (the idempotency key makes a duplicate harmless).
 // Publications of one goroutine, one after the other, reach subscribers in
-// that order. Publish is safe for concurrent use.
+// that order. Publish is safe for concurrent use. With
+// Config.TracerProvider it records a producer span "publish <topic>"
+// (see [eventbus.StartPublishSpan]).
 func (c *Client) Publish(ctx context.Context, topic string, payload []byte) error {
+	if c.tracer == nil {
+		return c.publish(ctx, topic, payload)
+	}
+	ctx, span := eventbus.StartPublishSpan(ctx, c.tracer, topic)
+	defer span.End()
+	span.SetAttributes(attribute.Int("messaging.message.body.size", len(payload)))
+	err := c.publish(ctx, topic, payload)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "publish failed")
+	}
+	return err
+}
+
+// publish is Publish without its span.
+func (c *Client) publish(ctx context.Context, topic string, payload []byte) error {
 	if err := validTopic(topic); err != nil {
 		return err
 	}
