@@ -1,0 +1,5 @@
+//go:build !race
+
+package logspg_test
+
+const raceEnabled = false
