@@ -46,8 +46,22 @@ var Module = fx.Module("observability",
 		dashcore.AsMiddleware(newModuleMiddleware),
 		dashcore.AsRoutes(newModuleMetricsRoutes),
 		dashcore.AsLogHandlerWrapper(newModuleLogWrapper),
+		dashcore.AsRoutes(newModuleStackRoutes),
 	),
 )
+
+type stackParams struct {
+	fx.In
+	Checks []dashcore.HealthCheck `group:"dashcore.health"`
+	Config dashcore.Config
+	Logger *slog.Logger `optional:"true"`
+}
+
+// newModuleStackRoutes serves GET /api/v1/health/stack over every health
+// check of the application.
+func newModuleStackRoutes(p stackParams) dashcore.Routes {
+	return StackRoutes(p.Checks, p.Config.HTTP.HealthTimeout, p.Logger)
+}
 
 // LogSinksGroup collects extra log destinations: every record of the
 // application logger is sent, correlated and redacted, to each of them.

@@ -16,6 +16,8 @@ import (
 	"github.com/taylordash/taylordash/eventbus"
 	"github.com/taylordash/taylordash/eventbus/eventbuspg"
 	"github.com/taylordash/taylordash/eventbus/mqtt"
+	"github.com/taylordash/taylordash/observability"
+	"github.com/taylordash/taylordash/observability/logspg"
 	"github.com/taylordash/taylordash/store"
 )
 
@@ -39,6 +41,9 @@ func Modules() fx.Option {
 		auth.Module,
 		authpg.Module,
 		authpg.HTTPModule,
+		observability.Module,
+		logspg.Module,
+		logspg.HTTPModule,
 		// Audit events are published through the event bus's outbox, in
 		// the audit row's transaction.
 		fx.Provide(func(o *eventbuspg.Outbox) authpg.Outbox { return o }),

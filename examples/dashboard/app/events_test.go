@@ -102,9 +102,9 @@ func TestTestEventIsStoredStreamedAndListed(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || out.Status != "success" || out.Message != "Test event published" || out.TraceID == "" {
 		t.Fatalf("test event: %d %s", resp.StatusCode, body)
 	}
-	// The request id is the event's trace id: one id from request to event.
-	if resp.Header.Get("X-Request-ID") != out.TraceID {
-		t.Fatalf("trace id %s, request id %s", out.TraceID, resp.Header.Get("X-Request-ID"))
+	// The request's trace (X-Trace-ID) is the event's: one id from request to event.
+	if resp.Header.Get("X-Trace-ID") != out.TraceID {
+		t.Fatalf("event trace id %s, response X-Trace-ID %s", out.TraceID, resp.Header.Get("X-Trace-ID"))
 	}
 
 	// Listed at once, payload as a JSON object.
