@@ -34,9 +34,11 @@ type LogHandlerWrapper struct {
 	Wrap func(h slog.Handler) slog.Handler
 }
 
-// wrapLogger returns log with its handler wrapped by every wrapper, in
+// WrapLogger returns log with its handler wrapped by every wrapper, in
 // the order [LogHandlerWrapper] documents; log itself if there is none.
-func wrapLogger(log *slog.Logger, wrappers []LogHandlerWrapper) *slog.Logger {
+// Code that replaces the module's logger (testkit's test log) uses it to
+// keep the wrappers.
+func WrapLogger(log *slog.Logger, wrappers []LogHandlerWrapper) *slog.Logger {
 	if len(wrappers) == 0 {
 		return log
 	}

@@ -22,7 +22,7 @@ var Module = fx.Module("dashcore",
 		func() Environment { return OSEnvironment() },
 		newConfigSet,
 		func(p loggerParams) *slog.Logger {
-			return wrapLogger(loggerFromEnv(p.Env, os.Stderr), p.Wrappers)
+			return WrapLogger(loggerFromEnv(p.Env, os.Stderr), p.Wrappers)
 		},
 		newModuleServer,
 	),

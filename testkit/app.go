@@ -74,7 +74,14 @@ func App(tb testing.TB, opts ...fx.Option) *TestApp {
 			l.UseLogLevel(slog.LevelDebug)
 			return l
 		}),
-		fx.Decorate(func() *slog.Logger { return log }),
+		// The test log, with the handler wrappers modules contribute
+		// (observability's correlation and redaction, log sinks).
+		fx.Decorate(func(p struct {
+			fx.In
+			Wrappers []dashcore.LogHandlerWrapper `group:"dashcore.log_wrappers"`
+		}) *slog.Logger {
+			return dashcore.WrapLogger(log, p.Wrappers)
+		}),
 		fx.Decorate(func(p appEnvParams) (dashcore.Environment, error) {
 			declared := map[string]bool{}
 			for _, t := range p.Targets {
