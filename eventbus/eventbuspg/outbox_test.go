@@ -499,6 +499,14 @@ func TestRelayRepublishesAfterACrashBetweenPublishAndCommit(t *testing.T) {
 		t.Fatalf("%d rows marked sent by the crashed transaction, want 0", n)
 	}
 
+	// pg_terminate_backend only signals: the killed backend may still hold
+	// the topic's advisory lock for a moment, and a relay that finds every
+	// topic locked waits for the next notification or poll (10 s here).
+	waitFor(t, 10*time.Second, "the killed relay transaction's locks to go", func() bool {
+		return b.count(t, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database =
+			(SELECT oid FROM pg_database WHERE datname = current_database())`) == 0
+	})
+
 	second := newRecordingPublisher()
 	b.startRelay(t, second, fastRelay)
 	waitFor(t, 10*time.Second, "the second relay", func() bool { return len(second.deliveries()) >= n })
