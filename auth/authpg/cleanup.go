@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/taylordash/taylordash/internal/periodic"
 	"github.com/taylordash/taylordash/store"
 )
 
@@ -29,8 +30,7 @@ type Cleanup struct {
 	db   *store.DB
 	cfg  CleanupConfig
 	log  *slog.Logger
-	stop chan struct{}
-	done chan struct{}
+	loop *periodic.Loop
 }
 
 // NewCleanup returns the cleanup loop on db.
@@ -44,55 +44,35 @@ func NewCleanup(db *store.DB, cfg CleanupConfig, log *slog.Logger) *Cleanup {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Cleanup{db: db, cfg: cfg, log: log}
+	c := &Cleanup{db: db, cfg: cfg, log: log}
+	c.loop = periodic.New(cfg.Interval, false, c.run)
+	return c
 }
 
 // Start starts the loop; its first run is one Interval after the start.
 func (c *Cleanup) Start(context.Context) error {
-	if c.stop != nil {
-		return nil
-	}
-	c.stop, c.done = make(chan struct{}), make(chan struct{})
-	go c.loop()
+	c.loop.Start()
 	return nil
 }
 
 // Stop stops the loop and waits for it; it tolerates a second call.
 func (c *Cleanup) Stop(ctx context.Context) error {
-	if c.stop == nil {
-		return nil
+	if err := c.loop.Stop(ctx); err != nil {
+		return fmt.Errorf("authpg: stop cleanup: %w", err)
 	}
-	select {
-	case <-c.stop:
-	default:
-		close(c.stop)
-	}
-	select {
-	case <-c.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return nil
 }
 
-func (c *Cleanup) loop() {
-	defer close(c.done)
-	t := time.NewTicker(c.cfg.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Interval)
-			sessions, audit, err := c.Run(ctx)
-			cancel()
-			if err != nil {
-				c.log.Warn("authpg: cleanup", "err", err)
-			} else if sessions+audit > 0 {
-				c.log.Info("authpg: cleanup", "sessions", sessions, "audit_rows", audit)
-			}
-		}
+// run is one run of the loop, bounded by Interval, logged.
+func (c *Cleanup) run(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Interval)
+	defer cancel()
+	sessions, audit, err := c.Run(ctx)
+	switch {
+	case err != nil:
+		c.log.Warn("authpg: cleanup", "err", err)
+	case sessions+audit > 0:
+		c.log.Info("authpg: cleanup", "sessions", sessions, "audit_rows", audit)
 	}
 }
 

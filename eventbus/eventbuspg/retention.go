@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
+	"github.com/taylordash/taylordash/internal/periodic"
 	"github.com/taylordash/taylordash/store"
 )
 
@@ -22,10 +22,7 @@ type Retention struct {
 	cfg RetentionConfig
 	log *slog.Logger
 
-	mu      sync.Mutex
-	running bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	loop *periodic.Loop
 }
 
 // NewRetention returns a retention job for db. log may be nil.
@@ -33,7 +30,9 @@ func NewRetention(db *store.DB, cfg RetentionConfig, log *slog.Logger) *Retentio
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Retention{db: db, cfg: cfg.WithDefaults(), log: log}
+	r := &Retention{db: db, cfg: cfg.WithDefaults(), log: log}
+	r.loop = periodic.New(r.cfg.Interval, true, r.run)
+	return r
 }
 
 // RetentionResult counts the rows a run deleted.
@@ -93,14 +92,7 @@ const inFlightRetention = 24 * time.Hour
 // Start starts the job in a goroutine of its own: a run now, then one
 // every Interval. A running job's Start does nothing.
 func (r *Retention) Start(context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.running {
-		return nil
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.running, r.cancel, r.done = true, cancel, make(chan struct{})
-	go r.loop(ctx, r.done)
+	r.loop.Start()
 	return nil
 }
 
@@ -108,44 +100,24 @@ func (r *Retention) Start(context.Context) error {
 // own statement, so nothing is left half done), and waits for it, at most
 // until ctx ends. A stopped job's Stop does nothing.
 func (r *Retention) Stop(ctx context.Context) error {
-	r.mu.Lock()
-	if !r.running {
-		r.mu.Unlock()
-		return nil
+	if err := r.loop.Stop(ctx); err != nil {
+		return fmt.Errorf("eventbuspg: stop retention: %w", err)
 	}
-	r.running = false
-	cancel, done := r.cancel, r.done
-	r.mu.Unlock()
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("eventbuspg: stop retention: %w", ctx.Err())
-	}
+	return nil
 }
 
-func (r *Retention) loop(ctx context.Context, done chan struct{}) {
-	defer close(done)
-	t := time.NewTicker(r.cfg.Interval)
-	defer t.Stop()
-	for {
-		start := time.Now()
-		res, err := r.RunOnce(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			r.log.Warn("retention failed; will run again", slog.Duration("interval", r.cfg.Interval), slog.Any("error", err))
-		}
-		if res != (RetentionResult{}) {
-			r.log.Info("retention deleted old rows", slog.Int64("mirror", res.Mirror), slog.Int64("outbox", res.Outbox),
-				slog.Int64("dlq", res.DLQ), slog.Duration("duration", time.Since(start)))
-		}
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return
-		}
+// run is one run of the loop, logged.
+func (r *Retention) run(ctx context.Context) {
+	start := time.Now()
+	res, err := r.RunOnce(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		r.log.Warn("retention failed; will run again", slog.Duration("interval", r.cfg.Interval), slog.Any("error", err))
+	}
+	if res != (RetentionResult{}) {
+		r.log.Info("retention deleted old rows", slog.Int64("mirror", res.Mirror), slog.Int64("outbox", res.Outbox),
+			slog.Int64("dlq", res.DLQ), slog.Duration("duration", time.Since(start)))
 	}
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
+	"github.com/taylordash/taylordash/internal/periodic"
 	"github.com/taylordash/taylordash/store"
 )
 
@@ -19,10 +19,7 @@ type Retention struct {
 	cfg RetentionConfig
 	log *slog.Logger
 
-	mu      sync.Mutex
-	running bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	loop *periodic.Loop
 }
 
 // NewRetention returns a retention job for db. log may be nil.
@@ -30,7 +27,9 @@ func NewRetention(db store.Querier, cfg RetentionConfig, log *slog.Logger) *Rete
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Retention{db: db, cfg: cfg.WithDefaults(), log: log}
+	r := &Retention{db: db, cfg: cfg.WithDefaults(), log: log}
+	r.loop = periodic.New(r.cfg.Interval, true, r.run)
+	return r
 }
 
 // RunOnce deletes the rows that are too old now and returns how many it
@@ -57,58 +56,31 @@ func (r *Retention) RunOnce(ctx context.Context) (int64, error) {
 // Start starts the job in a goroutine of its own: a run now, then one
 // every Interval. A running job's Start does nothing.
 func (r *Retention) Start(context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.running {
-		return nil
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.running, r.cancel, r.done = true, cancel, make(chan struct{})
-	go r.loop(ctx, r.done)
+	r.loop.Start()
 	return nil
 }
 
 // Stop stops the job, cutting a run in progress short (each batch is its
-// own statement), and waits for it, at most until ctx ends. A stopped
-// job's Stop does nothing.
+// own statement, so nothing is left half done), and waits for it, at most
+// until ctx ends. A stopped job's Stop does nothing.
 func (r *Retention) Stop(ctx context.Context) error {
-	r.mu.Lock()
-	if !r.running {
-		r.mu.Unlock()
-		return nil
+	if err := r.loop.Stop(ctx); err != nil {
+		return fmt.Errorf("logspg: stop retention: %w", err)
 	}
-	r.running = false
-	cancel, done := r.cancel, r.done
-	r.mu.Unlock()
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("logspg: stop retention: %w", ctx.Err())
-	}
+	return nil
 }
 
-func (r *Retention) loop(ctx context.Context, done chan struct{}) {
-	defer close(done)
-	t := time.NewTicker(r.cfg.Interval)
-	defer t.Stop()
-	for {
-		start := time.Now()
-		n, err := r.RunOnce(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			r.log.Warn("log retention failed; will run again", slog.Duration("interval", r.cfg.Interval), slog.Any("error", err))
-		}
-		if n > 0 {
-			r.log.Info("log retention deleted old rows", slog.Int64("rows", n), slog.Duration("duration", time.Since(start)))
-		}
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return
-		}
+// run is one run of the loop, logged.
+func (r *Retention) run(ctx context.Context) {
+	start := time.Now()
+	n, err := r.RunOnce(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		r.log.Warn("log retention failed; will run again", slog.Duration("interval", r.cfg.Interval), slog.Any("error", err))
+	}
+	if n > 0 {
+		r.log.Info("log retention deleted old rows", slog.Int64("rows", n), slog.Duration("duration", time.Since(start)))
 	}
 }
