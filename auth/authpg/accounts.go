@@ -539,55 +539,9 @@ func (a *Accounts) DeleteUser(ctx context.Context, c Client, id string) (*User, 
 // active admin with the password, and its sessions end. The password
 // must pass the policy: there is no default password.
 func (a *Accounts) EnsureAdmin(ctx context.Context, username, password string) (bool, error) {
-	if err := checkUsername(username); err != nil {
-		return false, fmt.Errorf("authpg: bootstrap admin: %w", err)
-	}
-	if err := a.opts.Hasher.Check(username, password); err != nil {
-		return false, fmt.Errorf("authpg: bootstrap admin %q: the password does not meet the policy: %w", username, err)
-	}
-	hash, err := a.opts.Hasher.Hash(password)
+	created, err := a.makeAdmin(ctx, username, password, "bootstrap", true)
 	if err != nil {
-		return false, err
-	}
-	created, changed := false, false
-	var userID string
-	err = store.Tx(ctx, a.db, func(tx pgx.Tx) error {
-		// One bootstrap at a time across instances.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('taylordash.auth.bootstrap'))`); err != nil {
-			return fmt.Errorf("authpg: bootstrap admin: lock: %w", store.MapError(err))
-		}
-		n, err := activeAdmins(ctx, tx, AdminRole)
-		if err != nil || n > 0 {
-			return err
-		}
-		var inserted bool
-		if err := tx.QueryRow(ctx, `
-			INSERT INTO auth_users (username, password_hash, role) VALUES ($1, $2, $3)
-			ON CONFLICT (lower(username)) DO UPDATE SET role = excluded.role, is_active = true,
-				password_hash = excluded.password_hash, password_changed_at = now(), updated_at = now()
-			RETURNING id::text, (xmax = 0)`,
-			username, hash, AdminRole).Scan(&userID, &inserted); err != nil {
-			return fmt.Errorf("authpg: bootstrap admin: %w", store.MapError(err))
-		}
-		changed = true
-		created = inserted
-		if !inserted {
-			// An existing user promoted: sessions opened with its old
-			// password must not become admin sessions.
-			_, err = revokeUserSessions(ctx, tx, userID, "bootstrap admin")
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return false, err
-	}
-	switch {
-	case created:
-		a.audit(ctx, Client{}, auth.AuditUserCreated, "success", &User{ID: userID, Username: username}, map[string]any{"role": AdminRole, "bootstrap": true})
-	case changed:
-		a.audit(ctx, Client{}, auth.AuditUserUpdated, "success", &User{ID: userID, Username: username},
-			map[string]any{"role": AdminRole, "bootstrap": true, "changed": []string{"role", "is_active", "password"}})
+		return false, fmt.Errorf("authpg: bootstrap admin %q: %w", username, err)
 	}
 	return created, nil
 }
@@ -604,6 +558,14 @@ func (a *Accounts) CleanupSessions(ctx context.Context) (int64, error) {
 // path (a forgotten admin password); it reports whether it created the
 // user.
 func (a *Accounts) ResetAdmin(ctx context.Context, username, password string) (bool, error) {
+	return a.makeAdmin(ctx, username, password, "command line", false)
+}
+
+// makeAdmin makes username an active admin with password, creating the
+// user or promoting it (its sessions, opened with its old password, end);
+// with ifNone, only when no active admin exists (one caller at a time
+// across instances). via names the path in the audit event.
+func (a *Accounts) makeAdmin(ctx context.Context, username, password, via string, ifNone bool) (created bool, err error) {
 	if err := checkUsername(username); err != nil {
 		return false, err
 	}
@@ -614,38 +576,42 @@ func (a *Accounts) ResetAdmin(ctx context.Context, username, password string) (b
 	if err != nil {
 		return false, err
 	}
-	var created bool
-	var u *User
+	changed := false
+	var userID string
 	err = store.Tx(ctx, a.db, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
+		if ifNone {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('taylordash.auth.bootstrap'))`); err != nil {
+				return fmt.Errorf("authpg: lock: %w", store.MapError(err))
+			}
+			if n, err := activeAdmins(ctx, tx, AdminRole); err != nil || n > 0 {
+				return err
+			}
+		}
+		if err := tx.QueryRow(ctx, `
 			INSERT INTO auth_users (username, password_hash, role) VALUES ($1, $2, $3)
 			ON CONFLICT (lower(username)) DO UPDATE SET role = excluded.role, is_active = true,
 				password_hash = excluded.password_hash, password_changed_at = now(), updated_at = now()
-			RETURNING `+userColumns+`, (xmax = 0)`, username, hash, AdminRole)
-		if err != nil {
-			return fmt.Errorf("authpg: reset admin: %w", store.MapError(err))
+			RETURNING id::text, (xmax = 0)`,
+			username, hash, AdminRole).Scan(&userID, &created); err != nil {
+			return fmt.Errorf("authpg: make admin: %w", store.MapError(err))
 		}
-		u, err = pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (*User, error) {
-			var u User
-			err := row.Scan(&u.ID, &u.Username, &u.Role, &u.DefaultView, &u.SingleViewMode, &u.CreatedAt,
-				&u.LastLogin, &u.IsActive, &u.passwordHash, &created)
-			return &u, err
-		})
-		if err != nil {
-			return fmt.Errorf("authpg: reset admin: %w", store.MapError(err))
-		}
+		changed = true
 		if !created {
-			_, err = revokeUserSessions(ctx, tx, u.ID, "admin reset")
+			_, err := revokeUserSessions(ctx, tx, userID, "made admin ("+via+")")
+			return err
 		}
-		return err
+		return nil
 	})
 	if err != nil {
 		return false, err
 	}
-	typ := auth.AuditUserUpdated
-	if created {
-		typ = auth.AuditUserCreated
+	u := &User{ID: userID, Username: username}
+	switch {
+	case created:
+		a.audit(ctx, Client{}, auth.AuditUserCreated, "success", u, map[string]any{"role": AdminRole, "via": via})
+	case changed:
+		a.audit(ctx, Client{}, auth.AuditUserUpdated, "success", u,
+			map[string]any{"role": AdminRole, "via": via, "changed": []string{"role", "is_active", "password"}})
 	}
-	a.audit(ctx, Client{}, typ, "success", u, map[string]any{"role": AdminRole, "via": "command line"})
 	return created, nil
 }

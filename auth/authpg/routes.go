@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -346,7 +347,7 @@ func (rt *Routes) createKey(ctx context.Context, in *createKeyInput) (*createKey
 	}
 	known := rt.Authorizer.GrantableRoles()
 	for _, r := range in.Body.Roles {
-		if !contains(known, r) {
+		if !slices.Contains(known, r) {
 			return nil, dashcore.NewError(dashcore.ErrInvalid, fmt.Sprintf("role %q is not in the policy", r), nil)
 		}
 	}
@@ -447,13 +448,4 @@ func (rt *Routes) listAudit(ctx context.Context, in *auditInput) (*auditOutput, 
 		return nil, dashcore.HTTPError(err)
 	}
 	return &auditOutput{Body: recs}, nil
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
