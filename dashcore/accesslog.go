@@ -33,10 +33,12 @@ func accessLogMiddleware(log *slog.Logger) func(http.Handler) http.Handler {
 				return
 			}
 			var route string
+			var extra []slog.Attr
 			if ri := RequestInfoFrom(ctx); ri != nil {
-				route = ri.Pattern
+				route, extra = ri.Pattern, ri.LogAttrs
 			}
-			log.LogAttrs(ctx, level, "http request",
+			var buf [12]slog.Attr
+			attrs := append(buf[:0],
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.String("route", route),
@@ -46,6 +48,7 @@ func accessLogMiddleware(log *slog.Logger) func(http.Handler) http.Handler {
 				slog.String("request_id", RequestID(ctx)),
 				slog.String("remote", r.RemoteAddr),
 			)
+			log.LogAttrs(ctx, level, "http request", append(attrs, extra...)...)
 		})
 	}
 }

@@ -51,9 +51,10 @@ type Routes struct {
 
 // Middleware is a contributed HTTP middleware. It runs after the core
 // chain (security headers, request id, access log, panic recovery, CORS)
-// and after routing, so RequestInfoFrom(ctx).Pattern is known and unmatched
-// requests never reach it. Lower Order runs first (outermost); ties are
-// broken by Name.
+// and after routing, so RequestInfoFrom(ctx).Pattern is known. Requests
+// that match no route (answered 404 or 405) reach only the middleware that
+// sets Unmatched, with an empty Pattern. Lower Order runs first
+// (outermost); ties are broken by Name.
 type Middleware struct {
 	// Name identifies the middleware in errors and ordering.
 	Name string
@@ -61,6 +62,12 @@ type Middleware struct {
 	Order int
 	// Wrap returns next wrapped by the middleware.
 	Wrap func(next http.Handler) http.Handler
+	// Unmatched also runs the middleware for requests that match no route,
+	// around dashcore's 404/405 problem response: for instrumentation that
+	// must count every request. Middleware that decides access (and would
+	// otherwise answer 401/403 for a path that does not exist) leaves it
+	// false.
+	Unmatched bool
 }
 
 // HandlerOptions is everything NewHandler composes.
@@ -127,14 +134,20 @@ func NewHandler(opts HandlerOptions) (http.Handler, huma.API, error) {
 		return cmp.Or(cmp.Compare(a.Order, b.Order), cmp.Compare(a.Name, b.Name))
 	})
 	var inner http.Handler = mux
+	rt := &router{mux: mux, limits: limits, oapi: api.OpenAPI()}
+	var unmatched http.Handler = http.HandlerFunc(rt.unmatched)
 	for i := len(mws) - 1; i >= 0; i-- {
 		if mws[i].Wrap == nil {
 			return nil, nil, fmt.Errorf("dashcore: middleware %q has no Wrap function", mws[i].Name)
 		}
 		inner = mws[i].Wrap(inner)
+		if mws[i].Unmatched {
+			unmatched = mws[i].Wrap(unmatched)
+		}
 	}
+	rt.next, rt.unmatchedChain = inner, unmatched
 
-	var h http.Handler = &router{mux: mux, next: inner, limits: limits, oapi: api.OpenAPI()}
+	var h http.Handler = rt
 	if c := corsMiddleware(cfg); c != nil {
 		h = c(h)
 	}

@@ -71,7 +71,9 @@
 //  6. router: an unmatched path gets a 404 problem, a wrong method a 405
 //     problem with Allow; the route pattern is recorded in [RequestInfo];
 //     the body limit of the route is enforced (413 problem);
-//  7. contributed [Middleware], by Order then Name, for matched requests;
+//  7. contributed [Middleware], by Order then Name, for matched requests
+//     (and, for those that set Middleware.Unmatched, around the 404/405
+//     answer of unmatched ones);
 //  8. the ServeMux: huma operations and raw handlers.
 //
 // The body limit is TAYLORDASH_HTTP_MAX_BODY_BYTES; a huma operation may

@@ -236,9 +236,9 @@ func TestDuplicateRoutesFailTheApp(t *testing.T) {
 func TestMiddlewareOrder(t *testing.T) {
 	var mu sync.Mutex
 	var seen []string
-	mw := func(name string, order int) fx.Option {
+	mw := func(name string, order int, unmatched ...bool) fx.Option {
 		return fx.Provide(dashcore.AsMiddleware(func() dashcore.Middleware {
-			return dashcore.Middleware{Name: name, Order: order, Wrap: func(next http.Handler) http.Handler {
+			return dashcore.Middleware{Name: name, Order: order, Unmatched: len(unmatched) > 0, Wrap: func(next http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					mu.Lock()
 					seen = append(seen, name+" "+dashcore.RequestInfoFrom(r.Context()).Pattern)
@@ -250,14 +250,14 @@ func TestMiddlewareOrder(t *testing.T) {
 	}
 	app := testkit.App(t, dashcore.Module,
 		routes("greet", greet("/hello", "hi"), nil),
-		mw("b", 10), mw("late", 20), mw("a", 10), mw("first", -5),
+		mw("b", 10), mw("late", 20), mw("a", 10), mw("first", -5), mw("counter", 15, true),
 	)
 
 	resp, body := get(t, app.Client, app.URL+"/hello")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /hello: %d %s", resp.StatusCode, body)
 	}
-	want := []string{"first GET /hello", "a GET /hello", "b GET /hello", "late GET /hello"}
+	want := []string{"first GET /hello", "a GET /hello", "b GET /hello", "counter GET /hello", "late GET /hello"}
 	mu.Lock()
 	got := slices.Clone(seen)
 	seen = nil
@@ -280,8 +280,10 @@ func TestMiddlewareOrder(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(seen) != 0 {
-		t.Errorf("unmatched requests reached contributed middleware: %q", seen)
+	// Only the middleware that asked for them sees unmatched requests,
+	// with no pattern.
+	if want := []string{"counter ", "counter "}; !slices.Equal(seen, want) {
+		t.Errorf("unmatched requests reached middleware as %q, want %q", seen, want)
 	}
 }
 

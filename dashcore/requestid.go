@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -26,6 +27,11 @@ type RequestInfo struct {
 	// Middleware reads its Metadata (the auth module's requirements) and
 	// must not change it.
 	Operation *huma.Operation
+	// LogAttrs are added to the request's access log line. Middleware
+	// inside the access log appends to it (the observability module adds
+	// trace_id and span_id, known only once its span has started). Only
+	// the goroutine serving the request may touch it.
+	LogAttrs []slog.Attr
 }
 
 type requestInfoKey struct{}

@@ -16,12 +16,15 @@ import (
 // router sits in front of the ServeMux. It records the matched pattern in
 // the RequestInfo, enforces the body limit of the matched route, and turns
 // the mux's plain-text 404 and 405 into problem responses. Matched requests
-// go through the contributed middleware (next), which ends in the mux.
+// go through the contributed middleware (next), which ends in the mux;
+// unmatched ones through the middleware that asked for them
+// (unmatchedChain), which ends in unmatched.
 type router struct {
-	mux    *http.ServeMux
-	next   http.Handler
-	limits *bodyLimits
-	oapi   *huma.OpenAPI
+	mux            *http.ServeMux
+	next           http.Handler
+	unmatchedChain http.Handler
+	limits         *bodyLimits
+	oapi           *huma.OpenAPI
 }
 
 // documented returns the operation the OpenAPI document gives for a raw
@@ -65,9 +68,9 @@ func DocumentedOperation(oapi *huma.OpenAPI, pattern string) *huma.Operation {
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h, pattern := rt.mux.Handler(r)
+	_, pattern := rt.mux.Handler(r)
 	if pattern == "" {
-		rt.unmatched(w, r, h)
+		rt.unmatchedChain.ServeHTTP(w, r)
 		return
 	}
 	limit := rt.limits.forPattern(pattern)
@@ -129,7 +132,8 @@ func tooLargeDetail(limit int64) string {
 // unmatched runs the mux's fallback handler into a buffer: a 404 or 405
 // becomes a problem (keeping Allow), anything else (a redirect to the
 // clean path) is replayed as is.
-func (rt *router) unmatched(w http.ResponseWriter, r *http.Request, h http.Handler) {
+func (rt *router) unmatched(w http.ResponseWriter, r *http.Request) {
+	h, _ := rt.mux.Handler(r)
 	capture := &captureWriter{header: make(http.Header)}
 	h.ServeHTTP(capture, r)
 	switch capture.status {

@@ -2,6 +2,7 @@ package observability
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -30,9 +31,9 @@ const TraceIDHeader = "X-Trace-ID"
 // canonicalizing on every request.
 var traceIDHeaderKey = http.CanonicalHeaderKey(TraceIDHeader)
 
-// UnmatchedRoute is the route label of a request that matched no route.
-// dashcore runs contributed middleware only for matched requests, so it
-// appears only when the middleware is used outside dashcore's router.
+// UnmatchedRoute is the route label (and span name suffix) of a request
+// that matched no route, so that a scan of random paths counts under one
+// label instead of one per path.
 const UnmatchedRoute = "unmatched"
 
 // scopeName is the instrumentation scope of the package's spans and
@@ -86,26 +87,34 @@ func NewHTTPInstrumentation(tp trace.TracerProvider, mp metric.MeterProvider, pr
 }
 
 // Middleware returns the instrumentation as a dashcore contribution at
-// [HTTPMiddlewareOrder].
+// [HTTPMiddlewareOrder]. It sees unmatched requests too (404 and 405
+// answers), under the route [UnmatchedRoute].
 func (h *HTTPInstrumentation) Middleware() dashcore.Middleware {
-	return dashcore.Middleware{Name: "observability.http", Order: HTTPMiddlewareOrder, Wrap: h.Wrap}
+	return dashcore.Middleware{Name: "observability.http", Order: HTTPMiddlewareOrder, Wrap: h.Wrap, Unmatched: true}
 }
 
 // Wrap returns next instrumented. The route template is read from
-// dashcore.RequestInfoFrom(ctx).Pattern; outside dashcore's router it is
-// [UnmatchedRoute]. The response carries the trace id in [TraceIDHeader].
+// dashcore.RequestInfoFrom(ctx).Pattern; a request without one is
+// counted under [UnmatchedRoute]. The response carries the trace id in
+// [TraceIDHeader], and dashcore's access log line gets trace_id and
+// span_id (through RequestInfo.LogAttrs).
 func (h *HTTPInstrumentation) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		route := UnmatchedRoute
-		if ri := dashcore.RequestInfoFrom(r.Context()); ri != nil && ri.Pattern != "" {
+		ri := dashcore.RequestInfoFrom(r.Context())
+		if ri != nil && ri.Pattern != "" {
 			route = routeTemplate(ri.Pattern)
 		}
 		rt := h.route(normalizeMethod(r.Method), route)
 		ctx := h.propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := h.tracer.Start(ctx, rt.spanName, rt.startOpts...)
 		if sc := span.SpanContext(); sc.HasTraceID() {
-			w.Header()[traceIDHeaderKey] = []string{sc.TraceID().String()}
+			tid := sc.TraceID().String()
+			w.Header()[traceIDHeaderKey] = []string{tid}
+			if ri != nil {
+				ri.LogAttrs = append(ri.LogAttrs, slog.String("trace_id", tid), slog.String("span_id", sc.SpanID().String()))
+			}
 		}
 		rec := &statusRecorder{ResponseWriter: w}
 		finished := false

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -129,6 +130,11 @@ func TestModule(t *testing.T) {
 	}
 	if n := strings.Count(lines[1], `"request_id"`); n != 1 {
 		t.Errorf("access log line has request_id %d times: %s", n, lines[1])
+	}
+	var access map[string]any
+	if err := json.Unmarshal([]byte(lines[1]), &access); err != nil || access["msg"] != "http request" ||
+		access["trace_id"] != traceID || len(fmt.Sprint(access["span_id"])) != 16 {
+		t.Errorf("the access log line is not correlated with the request's trace %s: %s", traceID, lines[1])
 	}
 
 	app.RequireStop() // flushes the batched exporter

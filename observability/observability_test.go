@@ -264,23 +264,46 @@ func TestMetricLabelsStayBounded(t *testing.T) {
 	b := setup(t, observability.MetricsConfig{})
 	const n = 10_000
 	for i := range n {
-		rec := b.do(t, http.MethodGet, "/things/"+strconv.Itoa(i), nil)
-		if rec.Code != http.StatusOK {
+		if rec := b.do(t, http.MethodGet, "/things/"+strconv.Itoa(i), nil); rec.Code != http.StatusOK {
 			t.Fatalf("GET: %d", rec.Code)
 		}
+		// A scan of paths that exist nowhere: counted, under one label.
+		if rec := b.do(t, http.MethodGet, "/scan/"+strconv.Itoa(i), nil); rec.Code != http.StatusNotFound {
+			t.Fatalf("GET unmatched: %d", rec.Code)
+		}
 	}
-	b.do(t, "BREW", "/things/1", nil) // 405 from the mux: not routed, not counted
+	b.do(t, "BREW", "/things/1", nil) // 405 from the mux, with a method outside the standard ones
 
 	families := b.scrape(t, nil)
+	want := map[[3]string]float64{
+		{"GET", "/things/{id}", "2xx"}:                 n,
+		{"GET", observability.UnmatchedRoute, "4xx"}:   n,
+		{"OTHER", observability.UnmatchedRoute, "4xx"}: 1,
+	}
 	got := families["http_requests_total"].GetMetric()
-	if len(got) != 1 {
-		t.Fatalf("http_requests_total has %d series after %d paths, want 1", len(got), n)
+	if len(got) != len(want) {
+		t.Fatalf("http_requests_total has %d series after %d paths, want %d: %v", len(got), 2*n, len(want), got)
 	}
-	if v := got[0].GetCounter().GetValue(); v != n {
-		t.Errorf("http_requests_total = %v, want %d", v, n)
+	for _, m := range got {
+		l := map[string]string{}
+		for _, p := range m.GetLabel() {
+			l[p.GetName()] = p.GetValue()
+		}
+		k := [3]string{l["method"], l["route"], l["status_class"]}
+		if v, ok := want[k]; !ok || m.GetCounter().GetValue() != v {
+			t.Errorf("http_requests_total%v = %v, want %v", k, m.GetCounter().GetValue(), v)
+		}
 	}
-	if hs := families["http_request_duration_seconds"].GetMetric(); len(hs) != 1 {
-		t.Errorf("http_request_duration_seconds has %d series, want 1", len(hs))
+	if hs := families["http_request_duration_seconds"].GetMetric(); len(hs) != len(want) {
+		t.Errorf("http_request_duration_seconds has %d series, want %d", len(hs), len(want))
+	}
+	// Each unmatched request is traced under one name too.
+	names := map[string]int{}
+	for _, sp := range b.spans.GetSpans() {
+		names[sp.Name]++
+	}
+	if names["GET "+observability.UnmatchedRoute] != n || names["GET /things/{id}"] != n {
+		t.Errorf("span names: %v", names)
 	}
 }
 
