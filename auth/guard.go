@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/taylordash/taylordash/dashcore"
 )
 
@@ -51,6 +53,10 @@ type GuardOptions struct {
 	// Logger receives authentication errors that are not the caller's
 	// fault (a store that is down).
 	Logger *slog.Logger
+	// MeterProvider, if set, receives the decision, failure and
+	// rate-limit counters ([MetricDecisions], [MetricFailures],
+	// [MetricRateLimited]).
+	MeterProvider metric.MeterProvider
 }
 
 // Guard is the HTTP middleware that authenticates every request, puts the
@@ -59,9 +65,10 @@ type GuardOptions struct {
 // route that declares nothing is refused with 403 unless it is one of the
 // public routes: deny by default.
 type Guard struct {
-	opts   GuardOptions
-	public map[string]bool
-	log    *slog.Logger
+	opts    GuardOptions
+	public  map[string]bool
+	log     *slog.Logger
+	metrics *guardMetrics
 
 	// throttled remembers when a refusal was last audited per client or
 	// principal, so that a flood of refused requests writes one audit
@@ -83,7 +90,8 @@ func NewGuard(opts GuardOptions) (*Guard, error) {
 	if routes == nil {
 		routes = DefaultPublicRoutes
 	}
-	g := &Guard{opts: opts, public: map[string]bool{}, log: opts.Logger, throttled: map[string]time.Time{}}
+	g := &Guard{opts: opts, public: map[string]bool{}, log: opts.Logger, throttled: map[string]time.Time{},
+		metrics: newGuardMetrics(opts.MeterProvider)}
 	for _, r := range routes {
 		g.public[r] = true
 	}
@@ -123,6 +131,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	if g.opts.Limiter != nil {
 		ipDecision = g.opts.Limiter.Allow(req.group(), LimitIP, ip)
 		if !ipDecision.Allowed {
+			g.metrics.limited(ctx, LimitIP, req.group())
 			g.refuseRate(w, r, ipDecision, ip, nil)
 			return
 		}
@@ -131,10 +140,13 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	p, err := g.authenticate(r)
 	if err != nil {
 		if !isFailure(err) {
+			g.metrics.decision(ctx, decisionUnavailable, nil)
 			g.log.ErrorContext(ctx, "auth: authentication could not complete", "err", err)
 			dashcore.WriteProblem(w, r, http.StatusServiceUnavailable, "authentication is temporarily unavailable; try again shortly")
 			return
 		}
+		g.metrics.decision(ctx, decisionInvalid, nil)
+		g.metrics.failure(ctx, ReasonOf(err))
 		g.audit(r, ip, nil, AuditAuthFailed, map[string]any{"reason": ReasonOf(err), "error": err.Error()})
 		w.Header().Set("WWW-Authenticate", `Bearer realm="taylordash", error="invalid_token"`)
 		dashcore.WriteProblem(w, r, http.StatusUnauthorized, "the credentials are not valid")
@@ -150,6 +162,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		if p != nil && !req.Public {
 			d := g.opts.Limiter.Allow(req.group(), LimitPrincipal, p.Subject)
 			if !d.Allowed {
+				g.metrics.limited(ctx, LimitPrincipal, req.group())
 				g.refuseRate(w, r, d, ip, p)
 				return
 			}
@@ -160,28 +173,34 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 	switch {
 	case req.Public:
+		g.metrics.decision(ctx, decisionPublic, p)
 		next.ServeHTTP(w, r)
 		return
 	case !declared:
+		g.metrics.decision(ctx, decisionUndeclared, p)
 		g.log.WarnContext(ctx, "auth: refused a route that declares no permission; declare one with auth.Require or auth.Public",
 			"pattern", patternOf(ri))
 		g.audit(r, ip, p, AuditPermissionDenied, map[string]any{"reason": "undeclared", "route": patternOf(ri)})
 		dashcore.WriteProblem(w, r, http.StatusForbidden, "this operation is not open to any caller")
 		return
 	case p == nil:
+		g.metrics.decision(ctx, decisionUnauth, nil)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="taylordash"`)
 		dashcore.WriteProblem(w, r, http.StatusUnauthorized, "authentication is required: send a bearer token or an X-API-Key")
 		return
 	case req.Authenticated:
+		g.metrics.decision(ctx, decisionAllowed, p)
 		next.ServeHTTP(w, r)
 		return
 	}
 	if !g.opts.Authorizer.Allowed(p, req.Permission) {
+		g.metrics.decision(ctx, decisionForbidden, p)
 		g.audit(r, ip, p, AuditPermissionDenied, map[string]any{
 			"permission": req.Permission.String(), "roles": p.Roles, "route": patternOf(ri)})
 		dashcore.WriteProblem(w, r, http.StatusForbidden, "permission "+req.Permission.String()+" is required")
 		return
 	}
+	g.metrics.decision(ctx, decisionAllowed, p)
 	next.ServeHTTP(w, r)
 }
 
@@ -201,6 +220,7 @@ func (g *Guard) authenticate(r *http.Request) (*Principal, error) {
 }
 
 func (g *Guard) refuseRate(w http.ResponseWriter, r *http.Request, d Decision, ip string, p *Principal) {
+	g.metrics.decision(r.Context(), decisionRateLimited, p)
 	d.SetHeaders(w.Header())
 	who := "ip:" + ip
 	if p != nil {

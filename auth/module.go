@@ -11,6 +11,7 @@ import (
 
 	"github.com/casbin/casbin/v2/persist"
 	"github.com/danielgtaylor/huma/v2"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/fx"
 
 	"github.com/taylordash/taylordash/dashcore"
@@ -146,10 +147,11 @@ type guardParams struct {
 	Limiter    *RateLimiter
 	APIKeys    *APIKeyAuthenticator
 	JWT        *JWTAuthenticator
-	Sessions   SessionStore    `optional:"true"`
-	Auditor    Auditor         `optional:"true"`
-	Extra      []Authenticator `group:"auth.authenticators"`
-	Logger     *slog.Logger    `optional:"true"`
+	Sessions   SessionStore         `optional:"true"`
+	Auditor    Auditor              `optional:"true"`
+	Extra      []Authenticator      `group:"auth.authenticators"`
+	Logger     *slog.Logger         `optional:"true"`
+	Meter      metric.MeterProvider `optional:"true"`
 }
 
 func newModuleGuard(p guardParams) (*Guard, error) {
@@ -175,6 +177,7 @@ func newModuleGuard(p guardParams) (*Guard, error) {
 		PublicRoutes:   PublicRoutesWith(p.Config.PublicRoutes...),
 		TrustedProxies: proxies,
 		Logger:         p.Logger,
+		MeterProvider:  p.Meter,
 	})
 }
 
