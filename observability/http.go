@@ -107,7 +107,7 @@ func (h *HTTPInstrumentation) Wrap(next http.Handler) http.Handler {
 			route = routeTemplate(ri.Pattern)
 		}
 		rt := h.route(normalizeMethod(r.Method), route)
-		ctx := h.propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx := h.propagator.Extract(r.Context(), headerCarrier(r.Header))
 		ctx, span := h.tracer.Start(ctx, rt.spanName, rt.startOpts...)
 		if sc := span.SpanContext(); sc.HasTraceID() {
 			tid := sc.TraceID().String()
@@ -221,6 +221,47 @@ func routeTemplate(pattern string) string {
 	}
 	return pattern
 }
+
+// headerCarrier is propagation.HeaderCarrier without canonicalizing the
+// propagators' own keys on every request: the W3C and baggage keys are
+// looked up in their canonical form directly; any other key goes through
+// http.Header.
+type headerCarrier http.Header
+
+var _ propagation.TextMapCarrier = headerCarrier(nil)
+
+// Get returns the first value of key.
+func (hc headerCarrier) Get(key string) string {
+	var vs []string
+	switch key {
+	case "traceparent":
+		vs = hc["Traceparent"]
+	case "tracestate":
+		vs = hc["Tracestate"]
+	case "baggage":
+		vs = hc["Baggage"]
+	default:
+		return http.Header(hc).Get(key)
+	}
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}
+
+// Values returns every value of key (the baggage propagator joins them).
+func (hc headerCarrier) Values(key string) []string {
+	if key == "baggage" {
+		return hc["Baggage"]
+	}
+	return propagation.HeaderCarrier(hc).Values(key)
+}
+
+// Set sets key.
+func (hc headerCarrier) Set(key, value string) { http.Header(hc).Set(key, value) }
+
+// Keys lists the keys present.
+func (hc headerCarrier) Keys() []string { return propagation.HeaderCarrier(hc).Keys() }
 
 // statusRecorder remembers the status written through it. It keeps
 // http.Flusher for streams, and Unwrap for http.ResponseController.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -42,7 +43,7 @@ var Module = fx.Module("observability",
 		func(p *Providers) *prometheus.Registry { return p.Registry },
 		func(r *prometheus.Registry) prometheus.Registerer { return r },
 		func(r *prometheus.Registry) prometheus.Gatherer { return r },
-		func(p *Providers) pgx.QueryTracer { return NewQueryTracer(p.TracerProvider, p.MeterProvider) },
+		newModuleQueryTracer,
 		dashcore.AsMiddleware(newModuleMiddleware),
 		dashcore.AsRoutes(newModuleMetricsRoutes),
 		dashcore.AsLogHandlerWrapper(newModuleLogWrapper),
@@ -147,4 +148,20 @@ func newModuleLogWrapper(p moduleLogParams) dashcore.LogHandlerWrapper {
 		Order: LogWrapperOrder,
 		Wrap:  func(h slog.Handler) slog.Handler { return NewLogHandler(h, p.Sinks...) },
 	}
+}
+
+type queryTracerParams struct {
+	fx.In
+	Providers *Providers
+	Store     store.Config `optional:"true"`
+}
+
+// newModuleQueryTracer is the pgx tracer for store.Module, naming the
+// configured database in its spans.
+func newModuleQueryTracer(p queryTracerParams) pgx.QueryTracer {
+	var conn []attribute.KeyValue
+	if p.Store.URL != "" {
+		conn = ConnectionAttributes(p.Store.URL)
+	}
+	return NewQueryTracer(p.Providers.TracerProvider, p.Providers.MeterProvider, conn...)
 }

@@ -2,8 +2,10 @@ package observability_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -25,7 +27,7 @@ func TestQueryTracerAndPoolCollector(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
 
-	db, err := store.Open(context.Background(), store.Config{URL: pg.URL, Tracer: observability.NewQueryTracer(p.TracerProvider, p.MeterProvider)})
+	db, err := store.Open(context.Background(), store.Config{URL: pg.URL, Tracer: observability.NewQueryTracer(p.TracerProvider, p.MeterProvider, observability.ConnectionAttributes(pg.URL)...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +55,15 @@ func TestQueryTracerAndPoolCollector(t *testing.T) {
 			names = append(names, s.Name)
 		}
 		t.Fatalf("no client query span under the request span; spans: %v", names)
+	}
+	attrs := map[string]string{}
+	for _, kv := range query.Attributes() {
+		attrs[string(kv.Key)] = kv.Value.Emit()
+	}
+	cfg, _ := pgx.ParseConfig(pg.URL)
+	if attrs["db.system.name"] != "postgresql" || attrs["db.namespace"] != cfg.Database || attrs["server.address"] != cfg.Host ||
+		attrs["server.port"] != fmt.Sprint(cfg.Port) || attrs["db.query.text"] != "SELECT 1 + $1::int" {
+		t.Errorf("query span attributes: %v", attrs)
 	}
 
 	// The pool has served at least the query and the readiness ping.
