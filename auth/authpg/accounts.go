@@ -2,8 +2,10 @@ package authpg
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -539,11 +541,110 @@ func (a *Accounts) DeleteUser(ctx context.Context, c Client, id string) (*User, 
 // active admin with the password, and its sessions end. The password
 // must pass the policy: there is no default password.
 func (a *Accounts) EnsureAdmin(ctx context.Context, username, password string) (bool, error) {
-	created, err := a.makeAdmin(ctx, username, password, "bootstrap", true)
+	created, err := a.makeAdmin(ctx, username, password, "bootstrap", adminIfNone)
 	if err != nil {
 		return false, fmt.Errorf("authpg: bootstrap admin %q: %w", username, err)
 	}
 	return created, nil
+}
+
+// GeneratedAdmin is an admin that [Accounts.GenerateAdmin] created. Its
+// password exists only here: show it once; only its hash is stored.
+type GeneratedAdmin struct {
+	// Username is "admin", or "admin-" and six random characters when a
+	// user named admin existed already.
+	Username string
+	// Password is random: at least 27 characters (four groups of six
+	// letters and digits joined by "-", about 143 bits from crypto/rand),
+	// longer when the password policy asks for more.
+	Password string
+}
+
+// WriteNotice writes the framed message that shows the admin's username
+// and password, for a person to read once.
+func (g *GeneratedAdmin) WriteNotice(w io.Writer) error {
+	line := strings.Repeat("=", 72)
+	_, err := fmt.Fprintf(w, "\n%s\n"+
+		"  No admin existed, so one was generated. Its password is shown only this once:\n\n"+
+		"    username: %s\n"+
+		"    password: %s\n\n"+
+		"  Log in (POST /api/v1/auth/login) and change it (PUT /api/v1/auth/users/{user_id}).\n"+
+		"  Only its hash is stored.\n"+
+		"%s\n\n", line, g.Username, g.Password, line)
+	return err
+}
+
+// GenerateAdmin creates an admin with a random password when no active
+// admin exists, and returns it; it returns nil when an active admin
+// exists. It never takes an existing user over: when a user named admin
+// exists (but is not an active admin), the new admin is named
+// "admin-xxxxxx". The check and the insert are one transaction under the
+// advisory lock that EnsureAdmin takes, so of instances starting together
+// exactly one creates an admin, and the others find it.
+func (a *Accounts) GenerateAdmin(ctx context.Context) (*GeneratedAdmin, error) {
+	const attempts = 4
+	for i := range attempts {
+		username := "admin"
+		if i > 0 {
+			username = "admin-" + randomString(6, lowerAlnum)
+		}
+		password, err := a.generatePassword(username)
+		if err != nil {
+			return nil, fmt.Errorf("authpg: generate admin: %w", err)
+		}
+		created, err := a.makeAdmin(ctx, username, password, "generated", adminNewIfNone)
+		switch {
+		case errors.Is(err, errUsernameTaken):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("authpg: generate admin: %w", err)
+		case !created:
+			return nil, nil
+		}
+		return &GeneratedAdmin{Username: username, Password: password}, nil
+	}
+	return nil, fmt.Errorf("authpg: generate admin: %d usernames tried were all taken", attempts)
+}
+
+// The alphabets of generated usernames and passwords.
+const (
+	lowerAlnum = "abcdefghijklmnopqrstuvwxyz0123456789"
+	alnum      = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+)
+
+// generatePassword returns a random password that the policy accepts for
+// username: groups of six letters and digits joined by "-", four at
+// first, more when the policy wants a longer one.
+func (a *Accounts) generatePassword(username string) (string, error) {
+	var err error
+	for groups := 4; groups < 64; groups++ {
+		parts := make([]string, groups)
+		for i := range parts {
+			parts[i] = randomString(6, alnum)
+		}
+		password := strings.Join(parts, "-")
+		if err = a.opts.Hasher.Check(username, password); err == nil {
+			return password, nil
+		}
+	}
+	return "", fmt.Errorf("no random password meets the policy: %w", err)
+}
+
+// randomString returns n characters of alphabet (at most 256 long), each
+// drawn uniformly with crypto/rand.
+func randomString(n int, alphabet string) string {
+	limit := 256 - 256%len(alphabet) // bytes at or above would bias the draw
+	out := make([]byte, 0, n)
+	var buf [32]byte
+	for len(out) < n {
+		_, _ = rand.Read(buf[:]) // never fails (crypto/rand)
+		for _, b := range buf {
+			if int(b) < limit && len(out) < n {
+				out = append(out, alphabet[int(b)%len(alphabet)])
+			}
+		}
+	}
+	return string(out)
 }
 
 // CleanupSessions deletes sessions that ended more than a day ago and
@@ -558,14 +659,33 @@ func (a *Accounts) CleanupSessions(ctx context.Context) (int64, error) {
 // path (a forgotten admin password); it reports whether it created the
 // user.
 func (a *Accounts) ResetAdmin(ctx context.Context, username, password string) (bool, error) {
-	return a.makeAdmin(ctx, username, password, "command line", false)
+	return a.makeAdmin(ctx, username, password, "command line", adminAnyway)
 }
 
+// adminMode says when makeAdmin acts, and on which user.
+type adminMode int
+
+const (
+	// adminAnyway creates the user or takes it over (ResetAdmin).
+	adminAnyway adminMode = iota
+	// adminIfNone does the same, only when no active admin exists
+	// (EnsureAdmin).
+	adminIfNone
+	// adminNewIfNone only creates a new user, only when no active admin
+	// exists; an existing username is errUsernameTaken (GenerateAdmin).
+	adminNewIfNone
+)
+
+// errUsernameTaken is makeAdmin's answer, in mode adminNewIfNone, for a
+// username that exists.
+var errUsernameTaken = errors.New("username taken")
+
 // makeAdmin makes username an active admin with password, creating the
-// user or promoting it (its sessions, opened with its old password, end);
-// with ifNone, only when no active admin exists (one caller at a time
-// across instances). via names the path in the audit event.
-func (a *Accounts) makeAdmin(ctx context.Context, username, password, via string, ifNone bool) (created bool, err error) {
+// user or promoting it (its sessions, opened with its old password, end),
+// as mode says; with adminIfNone and adminNewIfNone only when no active
+// admin exists (one caller at a time across instances). via names the
+// path in the audit event.
+func (a *Accounts) makeAdmin(ctx context.Context, username, password, via string, mode adminMode) (created bool, err error) {
 	if err := checkUsername(username); err != nil {
 		return false, err
 	}
@@ -579,7 +699,7 @@ func (a *Accounts) makeAdmin(ctx context.Context, username, password, via string
 	changed := false
 	var userID string
 	err = store.Tx(ctx, a.db, func(tx pgx.Tx) error {
-		if ifNone {
+		if mode != adminAnyway {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('taylordash.auth.bootstrap'))`); err != nil {
 				return fmt.Errorf("authpg: lock: %w", store.MapError(err))
 			}
@@ -587,12 +707,20 @@ func (a *Accounts) makeAdmin(ctx context.Context, username, password, via string
 				return err
 			}
 		}
-		if err := tx.QueryRow(ctx, `
+		onConflict := `DO UPDATE SET role = excluded.role, is_active = true,
+				password_hash = excluded.password_hash, password_changed_at = now(), updated_at = now()`
+		if mode == adminNewIfNone {
+			onConflict = `DO NOTHING`
+		}
+		err := tx.QueryRow(ctx, `
 			INSERT INTO auth_users (username, password_hash, role) VALUES ($1, $2, $3)
-			ON CONFLICT (lower(username)) DO UPDATE SET role = excluded.role, is_active = true,
-				password_hash = excluded.password_hash, password_changed_at = now(), updated_at = now()
+			ON CONFLICT (lower(username)) `+onConflict+`
 			RETURNING id::text, (xmax = 0)`,
-			username, hash, AdminRole).Scan(&userID, &created); err != nil {
+			username, hash, AdminRole).Scan(&userID, &created)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows): // DO NOTHING
+			return errUsernameTaken
+		case err != nil:
 			return fmt.Errorf("authpg: make admin: %w", store.MapError(err))
 		}
 		changed = true

@@ -76,6 +76,18 @@
 //     that instances starting together make one. The password must meet
 //     the policy; there is no default admin. A user of that name that
 //     exists already is made an active admin with that password.
+//   - [Accounts.GenerateAdmin] is the opt-in alternative for trying an
+//     application out (Config.GenerateAdmin,
+//     TAYLORDASH_BOOTSTRAP_ADMIN_GENERATE, default false; a configured
+//     bootstrap admin wins): when no active admin exists it creates one,
+//     named "admin" (or "admin-xxxxxx" when a user named admin exists,
+//     which is never taken over), with a random password of at least 27
+//     characters from crypto/rand, stored hashed like every password. The
+//     check and the insert are one transaction under the same advisory
+//     lock, so instances starting together generate one admin. [Module]
+//     prints it once, as a framed message on standard error
+//     ([GeneratedAdmin.WriteNotice]), and logs a warning with the username
+//     only; later starts find the admin and print nothing.
 //
 // # Routes
 //
@@ -140,9 +152,10 @@
 // policy), [*APIKeys] (auth.APIKeyStore), [*Sessions]
 // (auth.SessionStore), [*AuditLog] (auth.Auditor, publishing through an
 // [Outbox] when the graph has one) and [*Accounts]; it contributes
-// [Migrations], and creates the bootstrap admin on start. [Config] is
-// read from TAYLORDASH_AUTH_SESSION_* and
-// TAYLORDASH_BOOTSTRAP_ADMIN_USER/_PASSWORD. [HTTPModule] adds [Routes].
+// [Migrations], and creates the bootstrap admin (or generates one) on
+// start. [Config] is read from TAYLORDASH_AUTH_SESSION_*,
+// TAYLORDASH_BOOTSTRAP_ADMIN_USER/_PASSWORD and
+// TAYLORDASH_BOOTSTRAP_ADMIN_GENERATE. [HTTPModule] adds [Routes].
 // An application composes them with auth.Module:
 //
 //	auth.Module, authpg.Module, authpg.HTTPModule,

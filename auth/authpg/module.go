@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/casbin/casbin/v2/persist"
@@ -26,6 +28,13 @@ type Config struct {
 	// BootstrapAdminPassword is the first admin's password; it must meet
 	// the password policy.
 	BootstrapAdminPassword string `env:"BOOTSTRAP_ADMIN_PASSWORD" secret:"true"`
+	// GenerateAdmin creates an admin with a random password on start
+	// when no active admin exists ([Accounts.GenerateAdmin]), and prints
+	// the password once, to standard error; later starts find the admin
+	// and print nothing. Ignored when BootstrapAdminUser is set. Default
+	// false: a library never makes an admin unasked; the dashboard
+	// command turns it on.
+	GenerateAdmin bool `env:"BOOTSTRAP_ADMIN_GENERATE"`
 	// AuditRetention is how long audit rows are kept; 0 keeps them for
 	// ever. Default 365 days.
 	AuditRetention time.Duration `env:"AUTH_AUDIT_RETENTION"`
@@ -70,10 +79,12 @@ func (c Config) Validate() error {
 // persist.Watcher (started and stopped with the application), the
 // *APIKeys (also as auth.APIKeyStore), the *Sessions (auth.SessionStore),
 // the *AuditLog (auth.Auditor; its events also go through an Outbox when
-// the graph has one) and the *Accounts. On start it creates the bootstrap
-// admin when configured and no active admin exists; from start to stop it
-// deletes ended sessions and audit rows past their retention (Cleanup). Use it with
-// auth.Module; HTTPModule adds the routes.
+// the graph has one) and the *Accounts. On start, when no active admin
+// exists, it creates the bootstrap admin when configured, or, with
+// Config.GenerateAdmin, an admin with a random password that it prints once
+// to standard error (or to the io.Writer named [AdminNoticeName]); from
+// start to stop it deletes ended sessions and audit rows past their
+// retention (Cleanup). Use it with auth.Module; HTTPModule adds the routes.
 var Module = fx.Module("authpg",
 	dashcore.ProvideConfig[Config](),
 	store.AsMigrations(Migrations.Namespace, Migrations.FS, Migrations.DependsOn...),
@@ -131,28 +142,66 @@ func newModuleAccounts(p accountsParams) (*Accounts, error) {
 		Auditor: p.Audit, Roles: p.Authorizer.GrantableRoles, Logger: p.Logger})
 }
 
+// AdminNoticeName names the io.Writer that [Module] prints a generated
+// admin's password to, when the application supplies one (tests);
+// standard error otherwise:
+//
+//	fx.Supply(fx.Annotate(w, fx.As(new(io.Writer)), fx.ResultTags(`name:"authpg.admin_notice"`)))
+const AdminNoticeName = "authpg.admin_notice"
+
 type bootstrapParams struct {
 	fx.In
 	Config    Config
 	Accounts  *Accounts
 	Logger    *slog.Logger `optional:"true"`
+	Notice    io.Writer    `name:"authpg.admin_notice" optional:"true"`
 	Lifecycle fx.Lifecycle
 }
 
 func bootstrapAdmin(p bootstrapParams) {
-	if p.Config.BootstrapAdminUser == "" {
-		return
+	log := p.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	p.Lifecycle.Append(fx.Hook{OnStart: func(ctx context.Context) error {
-		created, err := p.Accounts.EnsureAdmin(ctx, p.Config.BootstrapAdminUser, p.Config.BootstrapAdminPassword)
-		if err != nil {
-			return fmt.Errorf("authpg: TAYLORDASH_BOOTSTRAP_ADMIN_USER: %w", err)
+	switch {
+	case p.Config.BootstrapAdminUser != "":
+		p.Lifecycle.Append(fx.Hook{OnStart: func(ctx context.Context) error {
+			created, err := p.Accounts.EnsureAdmin(ctx, p.Config.BootstrapAdminUser, p.Config.BootstrapAdminPassword)
+			if err != nil {
+				return fmt.Errorf("authpg: TAYLORDASH_BOOTSTRAP_ADMIN_USER: %w", err)
+			}
+			if created {
+				log.InfoContext(ctx, "auth: created the first admin", "username", p.Config.BootstrapAdminUser)
+			}
+			return nil
+		}})
+	case p.Config.GenerateAdmin:
+		notice := p.Notice
+		if notice == nil {
+			notice = os.Stderr
 		}
-		if created && p.Logger != nil {
-			p.Logger.InfoContext(ctx, "auth: created the first admin", "username", p.Config.BootstrapAdminUser)
-		}
-		return nil
-	}})
+		p.Lifecycle.Append(fx.Hook{OnStart: func(ctx context.Context) error {
+			admin, err := p.Accounts.GenerateAdmin(ctx)
+			if err != nil {
+				return fmt.Errorf("authpg: TAYLORDASH_BOOTSTRAP_ADMIN_GENERATE: %w", err)
+			}
+			if admin == nil {
+				log.DebugContext(ctx, "auth: an active admin exists; none generated")
+				return nil
+			}
+			if err := admin.WriteNotice(notice); err != nil {
+				return fmt.Errorf("authpg: print the generated admin's password: %w", err)
+			}
+			where := "standard error"
+			if p.Notice != nil {
+				where = AdminNoticeName
+			}
+			log.WarnContext(ctx, "auth: no admin existed; generated one and printed its password once to "+where+
+				"; it is not shown again: log in with it and change it",
+				"username", admin.Username)
+			return nil
+		}})
+	}
 }
 
 type cleanupParams struct {
