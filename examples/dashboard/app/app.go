@@ -16,6 +16,7 @@ import (
 	"github.com/taylordash/taylordash/eventbus"
 	"github.com/taylordash/taylordash/eventbus/eventbuspg"
 	"github.com/taylordash/taylordash/eventbus/mqtt"
+	"github.com/taylordash/taylordash/examples/dashboard/tracker"
 	"github.com/taylordash/taylordash/observability"
 	"github.com/taylordash/taylordash/observability/logspg"
 	"github.com/taylordash/taylordash/store"
@@ -47,6 +48,8 @@ func Modules() fx.Option {
 		// Audit events are published through the event bus's outbox, in
 		// the audit row's transaction.
 		fx.Provide(func(o *eventbuspg.Outbox) authpg.Outbox { return o }),
+		tracker.Module,
+		fx.Provide(func(o *eventbuspg.Outbox) tracker.Outbox { return o }),
 		fx.Provide(dashcore.AsRoutes(newRootRoutes)),
 	)
 }
@@ -71,6 +74,8 @@ func newRootRoutes() dashcore.Routes {
 				Path:        "/",
 				Summary:     "API name and version",
 				Tags:        []string{"meta"},
+				// Public, but rate-limited per client like every route.
+				Errors: []int{http.StatusTooManyRequests},
 			}, ""), func(context.Context, *struct{}) (*rootOutput, error) {
 				return &rootOutput{Body: RootBody{Message: "TaylorDash Backend API", Version: Version}}, nil
 			})
