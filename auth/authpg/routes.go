@@ -45,81 +45,106 @@ func (rt *Routes) Register(api huma.API) {
 		Summary: "Log in",
 		Description: "Checks a username and password and returns a session token to send as `Authorization: Bearer <token>`. " +
 			"Every failure is the same 401; repeated failures for a username or from a client lock them out (429 with Retry-After).",
-		Errors: []int{http.StatusUnauthorized, http.StatusTooManyRequests},
+		Errors:    []int{http.StatusUnauthorized, http.StatusTooManyRequests},
+		Responses: exampleResponse(http.StatusOK, exampleLogin),
 	}, "login"), rt.login)
 	huma.Register(api, auth.RequireAuthenticated(huma.Operation{
 		OperationID: "logout", Method: http.MethodPost, Path: "/api/v1/auth/logout", Tags: tags,
 		Summary: "Log out", Description: "Revokes the caller's session.",
+		Errors:    []int{http.StatusUnauthorized},
+		Responses: exampleResponse(http.StatusOK, exampleMessage("Logged out successfully")),
 	}), rt.logout)
 	huma.Register(api, auth.RequireAuthenticated(huma.Operation{
 		OperationID: "me", Method: http.MethodGet, Path: "/api/v1/auth/me", Tags: tags,
 		Summary: "Who am I", Description: "The caller: a local user's record, or the principal of a token or API key.",
+		Errors:    []int{http.StatusUnauthorized},
+		Responses: exampleResponse(http.StatusOK, exampleMe),
 	}), rt.me)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "list-users", Method: http.MethodGet, Path: "/api/v1/auth/users", Tags: tags,
 		Summary: "List users", Description: "Every local user, newest first.",
+		Errors:    guarded(),
+		Responses: exampleResponse(http.StatusOK, []*User{exampleUser}),
 	}, "users", "read"), rt.listUsers)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "create-user", Method: http.MethodPost, Path: "/api/v1/auth/users", Tags: tags,
 		Summary: "Create a user", DefaultStatus: http.StatusCreated,
-		Errors: []int{http.StatusConflict, http.StatusUnprocessableEntity},
+		Errors:    guarded(http.StatusConflict, http.StatusUnprocessableEntity),
+		Responses: exampleResponse(http.StatusCreated, exampleUser),
 	}, "users", "write"), rt.createUser)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "get-user", Method: http.MethodGet, Path: "/api/v1/auth/users/{user_id}", Tags: tags,
-		Summary: "Get a user", Errors: []int{http.StatusNotFound},
+		Summary: "Get a user", Errors: guarded(http.StatusNotFound),
+		Responses: exampleResponse(http.StatusOK, exampleUser),
 	}, "users", "read"), rt.getUser)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "update-user", Method: http.MethodPut, Path: "/api/v1/auth/users/{user_id}", Tags: tags,
 		Summary: "Update a user",
 		Description: "Changes the given fields. A password, role or activation change ends every session of the user. " +
 			"The last active admin cannot be demoted or deactivated.",
-		Errors: []int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
+		Errors:    guarded(http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity),
+		Responses: exampleResponse(http.StatusOK, exampleUser),
 	}, "users", "write"), rt.updateUser)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "delete-user", Method: http.MethodDelete, Path: "/api/v1/auth/users/{user_id}", Tags: tags,
 		Summary: "Delete a user", Description: "Deletes the user and its sessions; its audit history stays. Not yourself, not the last active admin.",
-		Errors: []int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict},
+		Errors:    guarded(http.StatusBadRequest, http.StatusNotFound, http.StatusConflict),
+		Responses: exampleResponse(http.StatusOK, exampleMessage("User alice deleted successfully")),
 	}, "users", "write"), rt.deleteUser)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "cleanup-sessions", Method: http.MethodDelete, Path: "/api/v1/auth/sessions/cleanup", Tags: tags,
 		Summary: "Delete ended sessions", Description: "Deletes sessions that expired or were revoked more than a day ago.",
+		Errors:    guarded(),
+		Responses: exampleResponse(http.StatusOK, exampleMessage("Cleaned up 3 expired sessions")),
 	}, "users", "write"), rt.cleanup)
 
 	keyTags := []string{"api keys"}
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "list-api-keys", Method: http.MethodGet, Path: "/api/v1/auth/keys", Tags: keyTags,
 		Summary: "List API keys", Description: "Every key, newest first; secrets are never shown again.",
+		Errors:    guarded(),
+		Responses: exampleResponse(http.StatusOK, []*auth.APIKeyRecord{exampleKey}),
 	}, "keys", "read"), rt.listKeys)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "create-api-key", Method: http.MethodPost, Path: "/api/v1/auth/keys", Tags: keyTags,
 		Summary: "Create an API key", DefaultStatus: http.StatusCreated,
 		Description: "Returns the key, `td_<id>_<secret>`, once: only its hash is stored. Send it as X-API-Key.",
-		Errors:      []int{http.StatusUnprocessableEntity},
+		Errors:      guarded(http.StatusUnprocessableEntity),
+		Responses:   exampleResponse(http.StatusCreated, CreatedKey{APIKeyRecord: exampleKey, Key: exampleKeySecret}),
 	}, "keys", "write"), rt.createKey)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "revoke-api-key", Method: http.MethodDelete, Path: "/api/v1/auth/keys/{key_id}", Tags: keyTags,
-		Summary: "Revoke an API key", Errors: []int{http.StatusNotFound, http.StatusConflict},
+		Summary: "Revoke an API key", Errors: guarded(http.StatusNotFound, http.StatusConflict),
+		Responses: exampleResponse(http.StatusOK, exampleRevokedKey),
 	}, "keys", "write"), rt.revokeKey)
 
 	polTags := []string{"policy"}
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "list-policy", Method: http.MethodGet, Path: "/api/v1/auth/policies", Tags: polTags,
 		Summary: "List the policy", Description: "Every rule: `p` rules grant a role an action on a resource (in a domain), `g` rules make a member inherit a role.",
+		Errors:    guarded(),
+		Responses: exampleResponse(http.StatusOK, exampleRules),
 	}, "policies", "read"), rt.listRules)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "add-policy", Method: http.MethodPost, Path: "/api/v1/auth/policies", Tags: polTags,
 		Summary: "Add rules", Description: "Adds the rules, all or none; every instance enforces them within a second.",
-		DefaultStatus: http.StatusCreated, Errors: []int{http.StatusConflict, http.StatusUnprocessableEntity},
+		DefaultStatus: http.StatusCreated, Errors: guarded(http.StatusConflict, http.StatusUnprocessableEntity),
+		RequestBody: exampleRequest(exampleRulesChange),
+		Responses:   exampleResponse(http.StatusCreated, append(slices.Clone(exampleRules), exampleRulesChange["rules"]...)),
 	}, "policies", "write"), rt.addRules)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "remove-policy", Method: http.MethodPost, Path: "/api/v1/auth/policies/remove", Tags: polTags,
 		Summary: "Remove rules", Description: "Removes the rules, all or none; every instance enforces the change within a second.",
-		Errors: []int{http.StatusNotFound, http.StatusUnprocessableEntity},
+		Errors:      guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
+		RequestBody: exampleRequest(exampleRulesChange),
+		Responses:   exampleResponse(http.StatusOK, exampleRules),
 	}, "policies", "write"), rt.removeRules)
 
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "list-audit", Method: http.MethodGet, Path: "/api/v1/auth/audit", Tags: []string{"audit"},
 		Summary: "List security events", Description: "The audit log, newest first.",
+		Errors:    guarded(),
+		Responses: exampleResponse(http.StatusOK, exampleAudit),
 	}, "audit", "read"), rt.listAudit)
 }
 
@@ -131,8 +156,8 @@ func client(ctx context.Context) Client {
 
 type loginInput struct {
 	Body struct {
-		Username       string  `json:"username" minLength:"1" maxLength:"256"`
-		Password       string  `json:"password" maxLength:"1024"`
+		Username       string  `json:"username" minLength:"1" maxLength:"256" example:"alice"`
+		Password       string  `json:"password" maxLength:"1024" example:"correct horse battery staple"`
 		RememberMe     bool    `json:"remember_me,omitempty" doc:"A session of 30 days (idle 7 days) instead of 24 hours (idle 2 hours)."`
 		SingleViewMode bool    `json:"single_view_mode,omitempty"`
 		DefaultView    *string `json:"default_view,omitempty" maxLength:"256"`
@@ -231,8 +256,8 @@ type userOutput struct {
 
 type createUserInput struct {
 	Body struct {
-		Username       string  `json:"username" minLength:"1" maxLength:"64"`
-		Password       string  `json:"password" maxLength:"1024"`
+		Username       string  `json:"username" minLength:"1" maxLength:"64" example:"bob"`
+		Password       string  `json:"password" maxLength:"1024" example:"a long enough passphrase"`
 		Role           string  `json:"role" example:"viewer" doc:"A role of the policy: admin, operator, viewer, or one an admin added."`
 		DefaultView    *string `json:"default_view,omitempty" maxLength:"256"`
 		SingleViewMode bool    `json:"single_view_mode,omitempty"`
@@ -266,10 +291,10 @@ func (rt *Routes) getUser(ctx context.Context, in *userIDInput) (*userOutput, er
 type updateUserInput struct {
 	UserID string `path:"user_id"`
 	Body   struct {
-		Role           *string `json:"role,omitempty"`
+		Role           *string `json:"role,omitempty" example:"operator"`
 		DefaultView    *string `json:"default_view,omitempty" maxLength:"256"`
 		SingleViewMode *bool   `json:"single_view_mode,omitempty"`
-		IsActive       *bool   `json:"is_active,omitempty"`
+		IsActive       *bool   `json:"is_active,omitempty" example:"true"`
 		Password       *string `json:"password,omitempty" maxLength:"1024"`
 	}
 }
@@ -319,10 +344,10 @@ func (rt *Routes) listKeys(ctx context.Context, _ *struct{}) (*keysOutput, error
 
 type createKeyInput struct {
 	Body struct {
-		Name        string     `json:"name" minLength:"1" maxLength:"100"`
-		Roles       []string   `json:"roles,omitempty" maxItems:"20" doc:"Roles of the policy."`
-		Permissions []string   `json:"permissions,omitempty" maxItems:"100" doc:"If given, the key may do only these (resource:action), within what its roles allow."`
-		ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+		Name        string     `json:"name" minLength:"1" maxLength:"100" example:"ci deploy"`
+		Roles       []string   `json:"roles,omitempty" maxItems:"20" doc:"Roles of the policy." example:"operator"`
+		Permissions []string   `json:"permissions,omitempty" maxItems:"100" doc:"If given, the key may do only these (resource:action), within what its roles allow." example:"projects:read,tasks:write"`
+		ExpiresAt   *time.Time `json:"expires_at,omitempty" example:"2027-01-01T00:00:00Z"`
 	}
 }
 
@@ -449,3 +474,55 @@ func (rt *Routes) listAudit(ctx context.Context, in *auditInput) (*auditOutput, 
 	}
 	return &auditOutput{Body: recs}, nil
 }
+
+// guarded returns the errors of an operation behind auth.Require: 401
+// without a credential, 403 without the permission, then codes.
+func guarded(codes ...int) []int {
+	return append([]int{http.StatusUnauthorized, http.StatusForbidden}, codes...)
+}
+
+// exampleResponse documents body as the example of the response with
+// status; huma adds the schema from the handler's output type.
+func exampleResponse(status int, body any) map[string]*huma.Response {
+	return map[string]*huma.Response{strconv.Itoa(status): {
+		Content: map[string]*huma.MediaType{"application/json": {Example: body}},
+	}}
+}
+
+// exampleRequest documents body as the example of the request body; huma
+// adds the schema from the handler's input type.
+func exampleRequest(body any) *huma.RequestBody {
+	return &huma.RequestBody{Content: map[string]*huma.MediaType{"application/json": {Example: body}}}
+}
+
+// The examples of the API's documentation.
+var (
+	exampleTime      = time.Date(2026, 1, 5, 9, 30, 0, 0, time.UTC)
+	exampleLastLogin = time.Date(2026, 1, 6, 8, 15, 0, 0, time.UTC)
+	exampleUser      = &User{ID: "6f1c2b9e-8a4d-4c1e-9b7a-2d5e8f3a1c40", Username: "alice", Role: "operator",
+		CreatedAt: exampleTime, LastLogin: &exampleLastLogin, IsActive: true}
+	exampleLogin = &LoginResult{UserID: exampleUser.ID, Username: "alice", Role: "operator",
+		SessionToken: "q9Yz3v0bW6xK2mR8tP1cN5sH7jL4dF0aE3gU6iO9kA2", ExpiresAt: exampleLastLogin.Add(24 * time.Hour)}
+	exampleMe     = &Me{User: *exampleUser, Roles: []string{"operator"}, Kind: auth.KindUser, Method: auth.MethodSession}
+	exampleExpiry = time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	exampleKey    = &auth.APIKeyRecord{ID: "k7q2mx9pl4az", Name: "ci deploy", Roles: []string{"operator"},
+		Permissions: []auth.Permission{{Resource: "projects", Action: "read"}, {Resource: "tasks", Action: "write"}},
+		CreatedAt:   exampleTime, CreatedBy: "alice", ExpiresAt: &exampleExpiry}
+	exampleKeySecret  = "td_k7q2mx9pl4az_3JqP0v9mWzX8bK1tR6yN4cH2sL7fD5gA0eU9iO3kQ6w"
+	exampleRevokedKey = func() *auth.APIKeyRecord {
+		k := *exampleKey
+		k.RevokedAt, k.LastUsedAt = &exampleLastLogin, &exampleTime
+		return &k
+	}()
+	exampleRules = []auth.Rule{
+		auth.PermissionRule("operator", "*", "projects", "write"),
+		auth.InheritRule("alice", "operator"),
+	}
+	exampleRulesChange = map[string][]auth.Rule{"rules": {auth.PermissionRule("viewer", "*", "logs", "read")}}
+	exampleAudit       = []AuditRecord{{ID: 42, AuditEvent: auth.AuditEvent{Type: auth.AuditLoginSuccess, Outcome: "success",
+		At: exampleLastLogin, UserID: exampleUser.ID, Username: "alice", IP: "192.0.2.10", UserAgent: "Mozilla/5.0",
+		RequestID: "01JH5V6Y9Q2R3S4T5U6V7W8X9Y", Details: map[string]any{"remember_me": false}}}}
+)
+
+// exampleMessage is the body of an operation that answers a message.
+func exampleMessage(msg string) map[string]string { return map[string]string{"message": msg} }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"strconv"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -207,29 +209,45 @@ func (r *routes) register(api huma.API) {
 		OperationID: "list-events", Method: http.MethodGet, Path: "/api/v1/events", Tags: tags,
 		Summary:     "List stored events",
 		Description: "Events of the mirror, newest first, with bounded pagination (cursor).",
+		Errors:      guarded(http.StatusBadRequest),
+		Responses: exampleResponse(http.StatusOK, map[string]any{
+			"events": []EventItem{exampleEvent}, "count": 1, "next_cursor": "1767605400000000_1042"}),
 	}, "events", "read"), r.listEvents)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "publish-test-event", Method: http.MethodPost, Path: "/api/v1/events/test", Tags: tags,
 		Summary:     "Publish a test event",
 		Description: "Writes a test_event on " + TestTopic + " through the outbox: it is stored at once and published as soon as the broker takes it. It never waits for the broker.",
+		Errors:      guarded(),
+		Responses: exampleResponse(http.StatusOK, map[string]any{"status": "success", "trace_id": exampleTraceID,
+			"message": "Test event published", "event_id": "019b8d2e-6c1a-7f3e-9a42-5d1e0c7b3f81"}),
 	}, "events", "write"), r.publishTest)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "list-dlq", Method: http.MethodGet, Path: "/api/v1/dlq", Tags: tags,
 		Summary: "List dead letters",
+		Errors:  guarded(),
+		Responses: exampleResponse(http.StatusOK, map[string]any{
+			"dlq_events": []DLQItem{exampleDeadLetter}, "count": 1, "next_after": exampleDeadLetter.ID}),
 	}, "dlq", "read"), r.listDLQ)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "get-dlq", Method: http.MethodGet, Path: "/api/v1/dlq/{id}", Tags: tags,
-		Summary: "Get a dead letter",
+		Summary:   "Get a dead letter",
+		Errors:    guarded(http.StatusNotFound),
+		Responses: exampleResponse(http.StatusOK, exampleDeadLetter),
 	}, "dlq", "read"), r.getDLQ)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "replay-dlq", Method: http.MethodPost, Path: "/api/v1/dlq/replay", Tags: tags,
 		Summary:     "Replay dead letters",
 		Description: "Publishes each dead letter's original message again, byte-exact, to its original topic, and marks it replayed; stops at the first failure. The mirror's idempotency key makes replaying an event it already holds harmless.",
+		Errors:      guarded(http.StatusUnprocessableEntity, http.StatusServiceUnavailable),
+		RequestBody: exampleRequest(map[string]any{"ids": []int64{7, 8}}),
+		Responses:   exampleResponse(http.StatusOK, map[string]any{"total": 2, "replayed": 2}),
 	}, "dlq", "write"), r.replay)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "purge-dlq", Method: http.MethodDelete, Path: "/api/v1/dlq", Tags: tags,
 		Summary:     "Purge dead letters",
 		Description: "Deletes the dead letters matching the filter. With no filter it refuses, unless all=true.",
+		Errors:      guarded(http.StatusUnprocessableEntity),
+		Responses:   exampleResponse(http.StatusOK, map[string]any{"purged": 12}),
 	}, "dlq", "write"), r.purge)
 	// The stream is served by a plain handler (below); it is documented here.
 	stream := auth.Require(huma.Operation{
@@ -245,10 +263,15 @@ func (r *routes) register(api huma.API) {
 			{Name: "after", In: "query", Schema: &huma.Schema{Type: "string"}, Description: "Resume after this position."},
 			{Name: "Last-Event-ID", In: "header", Schema: &huma.Schema{Type: "string"}},
 		},
-		Responses: map[string]*huma.Response{"200": {
+		// A plain handler: huma does not document its errors (Errors), so
+		// the responses are written out.
+		Responses: withErrors(api, map[string]*huma.Response{"200": {
 			Description: "A stream of events.",
-			Content:     map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: "string"}}},
-		}},
+			Content: map[string]*huma.MediaType{"text/event-stream": {
+				Schema:  &huma.Schema{Type: "string"},
+				Example: "retry: 2000\n\nid: 48213.1042\ndata: " + string(exampleEventJSON) + "\n\n: ping\n\n",
+			}},
+		}}, guarded(http.StatusBadRequest, http.StatusServiceUnavailable)...),
 	}, "events", "read")
 	api.OpenAPI().AddOperation(&stream)
 }
@@ -442,3 +465,62 @@ func (r *routes) stream(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 }
+
+// guarded returns the errors of an operation behind auth.Require: 401
+// without a credential, 403 without the permission, then codes.
+func guarded(codes ...int) []int {
+	return append([]int{http.StatusUnauthorized, http.StatusForbidden}, codes...)
+}
+
+// exampleResponse documents body as the example of the response with
+// status; huma adds the schema from the handler's output type.
+func exampleResponse(status int, body any) map[string]*huma.Response {
+	return map[string]*huma.Response{strconv.Itoa(status): {
+		Content: map[string]*huma.MediaType{"application/json": {Example: body}},
+	}}
+}
+
+// exampleRequest documents body as the example of the request body; huma
+// adds the schema from the handler's input type.
+func exampleRequest(body any) *huma.RequestBody {
+	return &huma.RequestBody{Content: map[string]*huma.MediaType{"application/json": {Example: body}}}
+}
+
+// withErrors adds to responses the problem responses of codes, as
+// huma.Register does for an operation's Errors.
+func withErrors(api huma.API, responses map[string]*huma.Response, codes ...int) map[string]*huma.Response {
+	problem := huma.NewError(0, "")
+	contentType := "application/json"
+	if f, ok := problem.(huma.ContentTypeFilter); ok {
+		contentType = f.ContentType(contentType)
+	}
+	t := reflect.TypeOf(problem)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	schema := api.OpenAPI().Components.Schemas.Schema(t, true, "Error")
+	for _, code := range codes {
+		responses[strconv.Itoa(code)] = &huma.Response{Description: http.StatusText(code),
+			Content: map[string]*huma.MediaType{contentType: {Schema: schema}}}
+	}
+	return responses
+}
+
+// The examples of the API's documentation.
+var (
+	exampleTime    = time.Date(2026, 1, 5, 9, 30, 0, 0, time.UTC)
+	exampleTraceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	exampleEvent   = EventItem{ID: 1042, EventID: "019b8d2e-6c1a-7f3e-9a42-5d1e0c7b3f81", Topic: "tracker/events/projects/created",
+		Kind: "project_created", TraceID: exampleTraceID, IdempotencyKey: "project-7-created", Source: "taylordash-backend",
+		TS: exampleTime, CreatedAt: exampleTime.Add(12 * time.Millisecond),
+		Payload: json.RawMessage(`{"id":"019b8d2e-6c1a-7f3e-9a42-5d1e0c7b3f81","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736",` +
+			`"ts":"2026-01-05T09:30:00Z","kind":"project_created","idempotency_key":"project-7-created",` +
+			`"source":"taylordash-backend","payload":{"project_id":7,"name":"Garden shed"}}`)}
+	exampleEventJSON, _ = json.Marshal(exampleEvent)
+	exampleDeadLetter   = DLQItem{ID: 7, OriginalTopic: "tracker/events/sensors/reading", FailureReason: eventbus.ReasonNotJSON,
+		FailureDetail: "invalid character 'o' in literal null (expecting 'u')",
+		Payload: eventbus.DLQMessage{OriginalTopic: "tracker/events/sensors/reading", FailureReason: eventbus.ReasonNotJSON,
+			FailureDetail:    "invalid character 'o' in literal null (expecting 'u')",
+			FailureTimestamp: exampleTime, Payload: json.RawMessage(`"not json"`)},
+		Attempts: 1, CreatedAt: exampleTime, FirstFailureAt: exampleTime, LastFailureAt: exampleTime}
+)

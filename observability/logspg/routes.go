@@ -194,21 +194,31 @@ func (r *routes) register(api huma.API) {
 		OperationID: "list-logs", Method: http.MethodGet, Path: "/api/v1/logs", Tags: tags,
 		Summary:     "List log records",
 		Description: "Stored log records, newest first, filtered, with bounded pagination (cursor).",
+		Errors:      guarded(http.StatusBadRequest),
+		Responses: exampleResponse(http.StatusOK, map[string]any{
+			"logs": []Record{exampleRecord}, "count": 1, "limit": 100, "has_more": false}),
 	}, "logs", "read"), r.list)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "log-stats", Method: http.MethodGet, Path: "/api/v1/logs/stats", Tags: tags,
 		Summary:     "Count log records",
 		Description: "Counts by level and by service over the last hours hours, and error rates per hour.",
+		Errors:      guarded(),
+		Responses:   exampleResponse(http.StatusOK, exampleStats),
 	}, "logs", "read"), r.stats)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "get-log", Method: http.MethodGet, Path: "/api/v1/logs/{id}", Tags: tags,
-		Summary: "Get a log record",
+		Summary:   "Get a log record",
+		Errors:    guarded(http.StatusNotFound),
+		Responses: exampleResponse(http.StatusOK, exampleRecord),
 	}, "logs", "read"), r.get)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "write-test-logs", Method: http.MethodPost, Path: "/api/v1/logs/test", Tags: tags,
 		Summary: "Log test records",
 		Description: "Logs \"Test INFO log entry\", \"Test WARNING log entry\" and \"Test ERROR log entry\" through the process logger. " +
 			"They reach the database asynchronously, within a second normally; find them by the returned request_id.",
+		Errors: guarded(),
+		Responses: exampleResponse(http.StatusOK, map[string]any{"message": "Test log entries created successfully", "logs_created": 3,
+			"timestamp": exampleTime, "request_id": exampleRecord.RequestID, "trace_id": exampleRecord.TraceID}),
 	}, "logs", "write"), r.test)
 
 	entry := huma.Schema{Type: "object"}
@@ -226,8 +236,12 @@ func (r *routes) register(api huma.API) {
 		// The handler reads and checks the body itself, whatever its
 		// content type (sendBeacon's text/plain included).
 		SkipValidateBody: true,
+		Errors:           []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity},
+		Responses: map[string]*huma.Response{strconv.Itoa(http.StatusAccepted): {
+			Content: map[string]*huma.MediaType{"application/json": {Example: map[string]int{"accepted": 2, "dropped": 0}}},
+		}},
 		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
-			"application/json": {Schema: &huma.Schema{OneOf: []*huma.Schema{
+			"application/json": {Example: exampleFrontendEntries, Schema: &huma.Schema{OneOf: []*huma.Schema{
 				&entry,
 				{Type: "array", Items: &entry, MinItems: ptr(1), MaxItems: ptr(MaxFrontendEntries)},
 				{Type: "object", Properties: map[string]*huma.Schema{
@@ -582,3 +596,34 @@ func redactValue(v any) bool {
 	}
 	return changed
 }
+
+// guarded returns the errors of an operation behind auth.Require: 401
+// without a credential, 403 without the permission, then codes.
+func guarded(codes ...int) []int {
+	return append([]int{http.StatusUnauthorized, http.StatusForbidden}, codes...)
+}
+
+// exampleResponse documents body as the example of the response with
+// status; huma adds the schema from the handler's output type.
+func exampleResponse(status int, body any) map[string]*huma.Response {
+	return map[string]*huma.Response{strconv.Itoa(status): {
+		Content: map[string]*huma.MediaType{"application/json": {Example: body}},
+	}}
+}
+
+// The examples of the API's documentation.
+var (
+	exampleTime   = time.Date(2026, 1, 5, 9, 30, 0, 0, time.UTC)
+	exampleRecord = Record{ID: 90211, Timestamp: exampleTime, Level: "ERROR", LevelNum: 8, Service: "taylordash-backend",
+		Message: "Test ERROR log entry", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7",
+		RequestID: "01JH5V6Y9Q2R3S4T5U6V7W8X9Y", Context: json.RawMessage(`{"category":"API","error_code":"TEST_ERROR","test":true}`)}
+	exampleStats = map[string]any{"timeframe_hours": 24, "since": exampleTime.Add(-24 * time.Hour), "total": 120,
+		"by_level":     []LevelCount{{Level: "INFO", Count: 100}, {Level: "WARN", Count: 15}, {Level: "ERROR", Count: 5}},
+		"by_service":   []ServiceCount{{Service: "taylordash-backend", Count: 112}, {Service: FrontendService, Count: 8}},
+		"stats":        []StatItem{{Level: "INFO", Service: "taylordash-backend", Count: 95}, {Level: "INFO", Service: FrontendService, Count: 5}},
+		"error_rates":  []ErrorRate{{Hour: exampleTime.Truncate(time.Hour), ErrorCount: 2, TotalCount: 40, ErrorRate: 0.05}},
+		"generated_at": exampleTime}
+	exampleFrontendEntries = []FrontendEntry{{Level: "error", Message: "Failed to load the projects",
+		Timestamp: "2026-01-05T09:29:58.120Z", Logger: "ProjectsPage", URL: "https://dashboard.example/projects",
+		Context: json.RawMessage(`{"status":503}`)}}
+)
