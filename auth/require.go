@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"reflect"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -143,11 +144,27 @@ func DocumentSecurity(oapi *huma.OpenAPI) {
 
 // DocumentPublic marks the documented operations of the given ServeMux
 // patterns ("GET /health/live") as needing no credential (an empty
-// security list), as the guard treats them.
+// security list), as the guard treats them, and documents the 429 its
+// per-client rate limit may answer.
 func DocumentPublic(oapi *huma.OpenAPI, patterns []string) {
 	for _, pat := range patterns {
-		if op := dashcore.DocumentedOperation(oapi, pat); op != nil && op.Security == nil {
+		op := dashcore.DocumentedOperation(oapi, pat)
+		if op == nil {
+			continue
+		}
+		if op.Security == nil {
 			op.Security = []map[string][]string{}
+		}
+		// The guard rate-limits public routes per client IP too.
+		if op.Responses == nil {
+			op.Responses = map[string]*huma.Response{}
+		}
+		if _, ok := op.Responses["429"]; !ok && oapi.Components != nil && oapi.Components.Schemas != nil {
+			problem := oapi.Components.Schemas.Schema(reflect.TypeFor[huma.ErrorModel](), true, "")
+			op.Responses["429"] = &huma.Response{
+				Description: "Too Many Requests: the client's rate limit is spent; retry after Retry-After.",
+				Content:     map[string]*huma.MediaType{"application/problem+json": {Schema: problem}},
+			}
 		}
 	}
 }

@@ -102,6 +102,10 @@ func (ReadyBody) Schema(r huma.Registry) *huma.Schema {
 		},
 		Required:             []string{"status", "service", "checks"},
 		AdditionalProperties: checkStatus,
+		Examples: []any{map[string]any{
+			"status": "ready", "service": "taylordash-backend", "database": "healthy",
+			"checks": map[string]any{"database": map[string]any{"status": "healthy", "required": true, "duration_ms": 0.8}},
+		}},
 	}
 }
 

@@ -17,9 +17,9 @@ type StackService struct {
 	// Status is healthy or unhealthy.
 	Status string `json:"status" enum:"healthy,unhealthy"`
 	// Type says what the part is: postgresql, mqtt, go, or component.
-	Type string `json:"type"`
+	Type string `json:"type" example:"postgresql"`
 	// Message says what was found, in words.
-	Message string `json:"message"`
+	Message string `json:"message" example:"the database answers"`
 	// Required parts make the whole stack unhealthy when they are.
 	Required bool `json:"required"`
 	// DurationMS is how long the check took.
@@ -31,7 +31,7 @@ type StackService struct {
 // the application as a service.
 type StackBody struct {
 	// OverallStatus is healthy when every required part is.
-	OverallStatus string `json:"overall_status" enum:"healthy,unhealthy"`
+	OverallStatus string `json:"overall_status" enum:"healthy,unhealthy" example:"healthy"`
 	// Services holds each part by name: "api" and every health check
 	// ("database", "mqtt", ...).
 	Services map[string]StackService `json:"services"`
@@ -57,6 +57,7 @@ func StackRoutes(checks []dashcore.HealthCheck, timeout time.Duration, log *slog
 		huma.Register(api, auth.Require(huma.Operation{
 			OperationID: "health-stack", Method: http.MethodGet, Path: "/api/v1/health/stack", Tags: []string{"health"},
 			Summary:     "Health of the whole stack",
+			Errors:      []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests},
 			Description: "Runs every health check now (database, broker, and those other modules add) and reports each part; 503 when a required part is unhealthy.",
 			Responses: map[string]*huma.Response{"503": {Description: "A required part is unhealthy; the body says which.",
 				Content: map[string]*huma.MediaType{"application/json": {}}}},
