@@ -115,7 +115,7 @@ func labels(set attribute.Set) string {
 		if i > 0 {
 			s += ","
 		}
-		s += string(kv.Key) + "=" + kv.Value.Emit()
+		s += string(kv.Key) + "=" + kv.Value.String()
 	}
 	return s
 }

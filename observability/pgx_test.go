@@ -58,7 +58,7 @@ func TestQueryTracerAndPoolCollector(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, kv := range query.Attributes() {
-		attrs[string(kv.Key)] = kv.Value.Emit()
+		attrs[string(kv.Key)] = kv.Value.String()
 	}
 	cfg, _ := pgx.ParseConfig(pg.URL)
 	if attrs["db.system.name"] != "postgresql" || attrs["db.namespace"] != cfg.Database || attrs["server.address"] != cfg.Host ||
