@@ -3,8 +3,6 @@ package eventbuspg_test
 import (
 	"context"
 	"fmt"
-	"net/url"
-	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,6 +10,7 @@ import (
 	"github.com/taylordash/taylordash/eventbus"
 	"github.com/taylordash/taylordash/eventbus/eventbuspg"
 	"github.com/taylordash/taylordash/eventbus/memory"
+	"github.com/taylordash/taylordash/internal/exampledb"
 	"github.com/taylordash/taylordash/store"
 )
 
@@ -152,41 +151,7 @@ func Example_deadLetters() {
 	// purged: 1 <nil>
 }
 
-// exampleDB opens a scratch database on the test server (an Example
-// cannot use testkit, which needs a *testing.T), migrated with
-// eventbuspg.Migrations; cleanup closes the pool and drops it.
+// exampleDB opens a scratch database for an example (see exampledb).
 func exampleDB(ctx context.Context) (*store.DB, func(), error) {
-	admin := os.Getenv("TAYLORDASH_TEST_DATABASE_URL")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/postgres"
-	}
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return nil, nil, err
-	}
-	name := fmt.Sprintf("eventbuspg_example_%d_%d", os.Getpid(), time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		_ = conn.Close(ctx)
-		return nil, nil, err
-	}
-	drop := func() {
-		_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-		_ = conn.Close(context.Background())
-	}
-	dbURL := admin + " dbname=" + name // a key=value DSN
-	if u, err := url.Parse(admin); err == nil && u.Scheme != "" {
-		u.Path = "/" + name
-		dbURL = u.String()
-	}
-	db, err := store.Open(ctx, store.Config{URL: dbURL})
-	if err != nil {
-		drop()
-		return nil, nil, err
-	}
-	if _, err := store.Migrate(ctx, db, eventbuspg.Migrations); err != nil {
-		db.Close()
-		drop()
-		return nil, nil, err
-	}
-	return db, func() { db.Close(); drop() }, nil
+	return exampledb.Open(ctx, "eventbuspg", eventbuspg.Migrations)
 }

@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/taylordash/taylordash/internal/exampledb"
 	"github.com/taylordash/taylordash/observability/logspg"
 	"github.com/taylordash/taylordash/store"
 )
@@ -70,40 +67,7 @@ func Example_full() {
 	// Output: queued: 3 dropped: 2
 }
 
-// exampleDB creates a database for an example on the test server
-// (TAYLORDASH_TEST_DATABASE_URL, else the local one) and migrates it.
+// exampleDB opens a scratch database for an example (see exampledb).
 func exampleDB(ctx context.Context) (*store.DB, func(), error) {
-	admin := os.Getenv("TAYLORDASH_TEST_DATABASE_URL")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/postgres"
-	}
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return nil, nil, err
-	}
-	name := fmt.Sprintf("logspg_example_%d_%d", os.Getpid(), time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		_ = conn.Close(ctx)
-		return nil, nil, err
-	}
-	drop := func() {
-		_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-		_ = conn.Close(context.Background())
-	}
-	dbURL := admin + " dbname=" + name // a key=value DSN
-	if u, err := url.Parse(admin); err == nil && u.Scheme != "" {
-		u.Path = "/" + name
-		dbURL = u.String()
-	}
-	db, err := store.Open(ctx, store.Config{URL: dbURL})
-	if err != nil {
-		drop()
-		return nil, nil, err
-	}
-	if _, err := store.Migrate(ctx, db, logspg.Migrations); err != nil {
-		db.Close()
-		drop()
-		return nil, nil, err
-	}
-	return db, func() { db.Close(); drop() }, nil
+	return exampledb.Open(ctx, "logspg", logspg.Migrations)
 }

@@ -5,19 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/taylordash/taylordash/auth"
 	"github.com/taylordash/taylordash/dashcore"
 	"github.com/taylordash/taylordash/eventbus/eventbuspg"
 	"github.com/taylordash/taylordash/examples/dashboard/tracker"
+	"github.com/taylordash/taylordash/internal/exampledb"
 	"github.com/taylordash/taylordash/store"
 )
 
@@ -146,42 +144,7 @@ func Example_routes() {
 	// DELETE /api/v1/tasks/{task_id}                                          projects:write
 }
 
-// exampleDB creates a database of its own on the test server, migrated
-// with the event bus's and the tracker's migrations (an Example cannot
-// use testkit, which needs a *testing.T), and returns it with a func that
-// drops it.
+// exampleDB opens a scratch database for an example (see exampledb).
 func exampleDB(ctx context.Context) (*store.DB, func(), error) {
-	admin := os.Getenv("TAYLORDASH_TEST_DATABASE_URL")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/postgres"
-	}
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return nil, nil, err
-	}
-	name := fmt.Sprintf("tracker_example_%d_%d", os.Getpid(), time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		_ = conn.Close(ctx)
-		return nil, nil, err
-	}
-	drop := func() {
-		_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-		_ = conn.Close(context.Background())
-	}
-	dbURL := admin + " dbname=" + name // a key=value DSN
-	if u, err := url.Parse(admin); err == nil && u.Scheme != "" {
-		u.Path = "/" + name
-		dbURL = u.String()
-	}
-	db, err := store.Open(ctx, store.Config{URL: dbURL})
-	if err != nil {
-		drop()
-		return nil, nil, err
-	}
-	if _, err := store.Migrate(ctx, db, eventbuspg.Migrations, tracker.Migrations); err != nil {
-		db.Close()
-		drop()
-		return nil, nil, err
-	}
-	return db, func() { db.Close(); drop() }, nil
+	return exampledb.Open(ctx, "tracker", eventbuspg.Migrations, tracker.Migrations)
 }
