@@ -1,0 +1,69 @@
+package pluginhost
+
+import (
+	"log/slog"
+
+	"go.uber.org/fx"
+
+	"github.com/taylordash/taylordash/auth"
+	"github.com/taylordash/taylordash/dashcore"
+	"github.com/taylordash/taylordash/store"
+)
+
+// Module provides the plugin host from the TAYLORDASH_PLUGINS_*
+// configuration: the *Registry, the *Installer and the lifecycle routes
+// under /api/v1/plugins, and contributes Migrations. It uses, when the
+// graph has them: a BundleScanner (UI plugins are refused without one),
+// a ModuleChecker (wasm plugins are refused without one), the
+// *auth.Authorizer (secret configuration values are shown to
+// plugins:admin), an auth.Auditor (changes are audited), a *slog.Logger
+// and dashcore.Info (its Version is the TaylorDash version manifests
+// must accept).
+var Module = fx.Module("pluginhost",
+	dashcore.ProvideConfig[Config](),
+	store.AsMigrations(Migrations.Namespace, Migrations.FS, Migrations.DependsOn...),
+	fx.Provide(
+		NewRegistry,
+		newModuleInstaller,
+		dashcore.AsRoutes(newModuleRoutes),
+	),
+)
+
+type installerParams struct {
+	fx.In
+	DB      *store.DB
+	Config  Config
+	Info    dashcore.Info `optional:"true"`
+	Scanner BundleScanner `optional:"true"`
+	Modules ModuleChecker `optional:"true"`
+	Logger  *slog.Logger  `optional:"true"`
+}
+
+func newModuleInstaller(p installerParams) (*Installer, error) {
+	version := p.Info.Version
+	if version == "" {
+		version = "1.0.0"
+	}
+	log := p.Logger
+	if log != nil {
+		log = log.With(slog.String("module", "pluginhost"))
+	}
+	return NewInstaller(p.DB, p.Config.installerConfig(version), InstallerOptions{Scanner: p.Scanner, Modules: p.Modules, Logger: log})
+}
+
+type routesParams struct {
+	fx.In
+	Installer  *Installer
+	Registry   *Registry
+	Authorizer *auth.Authorizer `optional:"true"`
+	Auditor    auth.Auditor     `optional:"true"`
+	Logger     *slog.Logger     `optional:"true"`
+}
+
+func newModuleRoutes(p routesParams) dashcore.Routes {
+	rt := &Routes{Installer: p.Installer, Registry: p.Registry, Auditor: p.Auditor, Logger: p.Logger}
+	if p.Authorizer != nil {
+		rt.Authorizer = p.Authorizer
+	}
+	return rt.Contribution()
+}
