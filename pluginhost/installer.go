@@ -634,7 +634,6 @@ func treeDigest(dir string, files []string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-
 // RescanResult is what [Installer.Rescan] found.
 type RescanResult struct {
 	// Plugin is the plugin after the rescan.

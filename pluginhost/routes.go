@@ -111,8 +111,8 @@ func (rt *Routes) Register(api huma.API) {
 	}, "plugins", "admin"), rt.uninstall)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "update-plugin", Method: http.MethodPut, Path: "/api/v1/plugins/{plugin_id}/update", Tags: tags,
-		Summary:     "Update a plugin",
-		Description: "Installs a new version (or the same version with another sha256) of an installed plugin from a new source; the id must stay the same and the configuration is kept.",
+		Summary:      "Update a plugin",
+		Description:  "Installs a new version (or the same version with another sha256) of an installed plugin from a new source; the id must stay the same and the configuration is kept.",
 		MaxBodyBytes: maxBody, RequestBody: installRequestBody(),
 		Errors: guarded(http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity),
 	}, "plugins", "admin"), rt.update)
