@@ -74,7 +74,7 @@ func NewAuditEvent(typ string, r *http.Request, ip string, p *Principal) AuditEv
 		e.Subject = p.Subject
 		e.Username = p.Name
 		e.Method = string(p.Method)
-		if p.Kind == KindUser && p.Method == MethodSession {
+		if p.Kind == KindUser && p.IsLocalSession() {
 			e.UserID = p.Subject
 		}
 	}

@@ -26,8 +26,11 @@
 //     to return a [Principal] wins; the first to refuse a credential (an
 //     error wrapping a [*Failure]) ends the request with 401 and an
 //     auth_failed audit event carrying the failure's reason, and no later
-//     authenticator is tried. Any other error (a store that is down) is
-//     logged and answered 503, not 401;
+//     authenticator is tried. A [*CSRFError] (a cookie-authenticated
+//     request that changes state from a page that is not allowed) ends it
+//     with 403 and a csrf_refused audit event. Any other error (a store
+//     that is down) is logged and answered 503, not 401. On a public
+//     operation, the authenticator of the session cookie is not run;
 //  5. with a principal, on an operation that is not public, rate-limits
 //     the principal (by Subject) in the same group (429);
 //  6. applies the requirement: a public operation is served (with the
@@ -168,6 +171,35 @@
 // records use at most once a minute. The principal's roles are the
 // user's one role, read with the session.
 //
+// A session is renewed with a refresh token ([NewRefreshToken], "tdr_"
+// and 256 random bits, stored as its SHA-256), exchanged once for a new
+// session and a new refresh token at authpg's POST /api/v1/auth/refresh;
+// presenting one a second time revokes every session of its login
+// ([AuditRefreshTokenReused]). The exchange is authpg's
+// (Accounts.Refresh): no authenticator reads refresh tokens.
+//
+// # Cookies and CSRF
+//
+// The one ambient credential, which a browser sends by itself, is the
+// session cookie ([SessionCookie]) of a browser login (authpg's login with
+// "cookie": true), read by the [CookieAuthenticator]. Cookies are
+// HttpOnly (but the CSRF cookie, which the page's script reads),
+// SameSite=Strict and, under TLS, Secure ([BrowserSession.Cookies]). The
+// authenticator steps aside for any request with an Authorization or
+// X-API-Key header (explicit credentials win and need no CSRF proof); the
+// guard does not run it on public operations. It accepts only sessions of
+// a cookie login, with the checks of the [SessionAuthenticator]; on a
+// request that changes state (anything but GET, HEAD, OPTIONS) it also
+// requires an Origin the [OriginPolicy] allows (the API's own, or one of
+// TAYLORDASH_HTTP_CORS_ORIGINS; a missing Origin is refused) and the
+// login's CSRF token in [CSRFHeader], compared with its stored hash
+// (synchronizer token, delivered in [CSRFCookie]): otherwise 403
+// ([CSRFProblem]), counted as the decision csrf_refused with the reason
+// origin_missing, origin_not_allowed, csrf_token_missing or
+// csrf_token_invalid, and audited ([AuditCSRFRefused]). The principal's
+// Method is [MethodCookie]; [Principal.IsLocalSession] is true for both
+// kinds of session.
+//
 // # The policy
 //
 // The [Authorizer] decides from a Casbin policy ([CasbinModel]) of
@@ -227,9 +259,10 @@
 // # Audit events
 //
 // An [Auditor] records [AuditEvent]s: the Audit* constants. The guard
-// writes auth_failed, permission_denied and rate_limited (a flood of 429s
-// once a minute per client or principal); authpg writes
-// the others (login_success, login_failed, logout, lockout, user_*,
+// writes auth_failed, permission_denied, csrf_refused and rate_limited (a
+// flood of 429s once a minute per client or principal); authpg writes
+// the others (login_success, login_failed, logout, lockout,
+// session_refreshed, refresh_token_reused, refresh_failed, user_*,
 // password_changed, sessions_revoked, key_created, key_revoked,
 // policy_changed). authpg's AuditLog stores them in auth_audit_log and,
 // when the application has an event-bus outbox, publishes each on
@@ -243,10 +276,12 @@
 // [*PasswordHasher], [*LoginGuard], [*RateLimiter] (nil when
 // TAYLORDASH_AUTH_RATE_LIMIT_DISABLED), [*APIKeyAuthenticator] and, with
 // an issuer, [*JWTAuthenticator] (started and stopped with the
-// application); it contributes the Guard and the security schemes. Its
+// application), and the [*OriginPolicy] (the CORS origins of dashcore's
+// configuration); it contributes the Guard and the security schemes. Its
 // authenticators are, in order: API key, JWT, session (when a
-// [SessionStore] is in the graph), then those contributed with
-// [AsAuthenticator], by name. It takes the policy from a persist.Adapter
+// [SessionStore] is in the graph), those contributed with
+// [AsAuthenticator], by name, and last the session cookie (with a
+// SessionStore). It takes the policy from a persist.Adapter
 // and persist.Watcher in the graph, loaded on start (nothing is allowed
 // before), or else uses DefaultRules in memory. authpg.Module provides the
 // adapter, watcher, stores and auditor, and authpg.HTTPModule the auth
@@ -258,7 +293,8 @@
 //
 // Every part is a plain constructor: [NewAuthorizer],
 // [NewAPIKeyAuthenticator], [NewJWTAuthenticator] (then Start and Stop),
-// [NewSessionAuthenticator], [NewRateLimiter], [NewLoginGuard],
+// [NewSessionAuthenticator], [NewCookieAuthenticator] (last),
+// [NewRateLimiter], [NewLoginGuard],
 // [NewPasswordHasher], and [NewGuard], whose Middleware goes into
 // [dashcore.HandlerOptions].Middleware (see the package example). The
 // guard needs dashcore's router in front of it ([dashcore.NewHandler]),

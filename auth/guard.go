@@ -34,7 +34,9 @@ var DefaultPublicRoutes = []string{
 // GuardOptions is what a [Guard] is made of.
 type GuardOptions struct {
 	// Authenticators are tried in order; the first to return a principal
-	// wins, the first to refuse a credential ends the request with 401.
+	// wins, the first to refuse a credential ends the request with 401
+	// (403 for a [*CSRFError]). Put a [CookieAuthenticator] last, so that
+	// an explicit credential wins over the cookie.
 	Authenticators []Authenticator
 	// Authorizer decides permissions. Required.
 	Authorizer *Authorizer
@@ -137,8 +139,16 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		}
 	}
 
-	p, err := g.authenticate(r)
+	p, err := g.authenticate(r, req.Public)
 	if err != nil {
+		var csrf *CSRFError
+		if errors.As(err, &csrf) {
+			g.metrics.decision(ctx, decisionCSRF, nil)
+			g.metrics.failure(ctx, csrf.Reason)
+			g.audit(r, ip, nil, AuditCSRFRefused, map[string]any{"reason": csrf.Reason, "error": err.Error(), "route": patternOf(ri)})
+			dashcore.WriteProblem(w, r, http.StatusForbidden, CSRFProblem)
+			return
+		}
 		if !isFailure(err) {
 			g.metrics.decision(ctx, decisionUnavailable, nil)
 			g.log.ErrorContext(ctx, "auth: authentication could not complete", "err", err)
@@ -204,9 +214,18 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	next.ServeHTTP(w, r)
 }
 
-// authenticate runs the authenticators in order.
-func (g *Guard) authenticate(r *http.Request) (*Principal, error) {
+// ambientAuthenticator is an authenticator of a credential the browser
+// sends by itself (the session cookie).
+type ambientAuthenticator interface{ ambient() }
+
+// authenticate runs the authenticators in order; on a public operation,
+// not those of ambient credentials: a public operation needs no
+// principal, and a stale cookie must not refuse a login.
+func (g *Guard) authenticate(r *http.Request, public bool) (*Principal, error) {
 	for _, a := range g.opts.Authenticators {
+		if _, ok := a.(ambientAuthenticator); ok && public {
+			continue
+		}
 		p, err := a.Authenticate(r.Context(), r)
 		if errors.Is(err, ErrNoCredentials) {
 			continue

@@ -17,13 +17,17 @@ const (
 	// authentication method. Decisions: allowed, public (an open route),
 	// unauthenticated (401, no credential), invalid_credentials (401),
 	// forbidden (403, permission missing), undeclared (403, the route
-	// declares no requirement), rate_limited (429), unavailable (503, a
-	// credential store is down). Methods: the [Method] of the principal
-	// (api_key, jwt, session, bootstrap_key, or an extra authenticator's),
+	// declares no requirement), csrf_refused (403, a cookie-authenticated
+	// request that changes state without an allowed Origin or a valid
+	// CSRF token), rate_limited (429), unavailable (503, a credential
+	// store is down). Methods: the [Method] of the principal (api_key,
+	// jwt, session, cookie, bootstrap_key, or an extra authenticator's),
 	// or none.
 	MetricDecisions = "taylordash.auth.decisions"
 	// MetricFailures counts refused credentials by reason code (the
-	// [Failure] reason: expired, bad_signature, revoked, ...).
+	// [Failure] reason: expired, bad_signature, revoked, ...; the
+	// [CSRFError] reason: origin_missing, origin_not_allowed,
+	// csrf_token_missing, csrf_token_invalid).
 	MetricFailures = "taylordash.auth.failures"
 	// MetricRateLimited counts requests refused by a rate limit, by scope
 	// (ip or principal) and rate-limit group.
@@ -38,6 +42,7 @@ const (
 	decisionInvalid     = "invalid_credentials"
 	decisionForbidden   = "forbidden"
 	decisionUndeclared  = "undeclared"
+	decisionCSRF        = "csrf_refused"
 	decisionRateLimited = "rate_limited"
 	decisionUnavailable = "unavailable"
 )

@@ -30,11 +30,15 @@ func AsAuthenticator(f any) any {
 // Module guards every route of the application from the
 // TAYLORDASH_AUTH_* configuration: it provides the *Authorizer, the
 // *PasswordHasher, the *LoginGuard, the *RateLimiter (nil when disabled),
-// the *APIKeyAuthenticator and, when an issuer is configured, the
-// *JWTAuthenticator, and contributes the *Guard middleware. It uses, when
+// the *APIKeyAuthenticator, when an issuer is configured the
+// *JWTAuthenticator, and the *OriginPolicy of cookie-authenticated
+// requests (the API's own origin and TAYLORDASH_HTTP_CORS_ORIGINS), and
+// contributes the *Guard middleware. It uses, when
 // the graph has them, a persist.Adapter and a persist.Watcher for the
 // policy (authpg.Module; without them the policy is DefaultRules, in
-// memory), an APIKeyStore and a SessionStore (authpg.Module), an Auditor,
+// memory), an APIKeyStore and a SessionStore (authpg.Module; with it, the
+// guard authenticates session tokens as bearer tokens and, last, in the
+// session cookie of a browser login: CookieAuthenticator), an Auditor,
 // and extra authenticators (AsAuthenticator).
 var Module = fx.Module("auth",
 	dashcore.ProvideConfig[Config](),
@@ -45,6 +49,7 @@ var Module = fx.Module("auth",
 		newModuleLimiter,
 		newModuleAPIKeys,
 		newModuleJWT,
+		newModuleOrigins,
 		newModuleGuard,
 		dashcore.AsMiddleware(func(g *Guard) dashcore.Middleware { return g.Middleware() }),
 		dashcore.AsRoutes(newSecurityRoutes),
@@ -147,6 +152,7 @@ type guardParams struct {
 	Limiter    *RateLimiter
 	APIKeys    *APIKeyAuthenticator
 	JWT        *JWTAuthenticator
+	Origins    *OriginPolicy
 	Sessions   SessionStore         `optional:"true"`
 	Auditor    Auditor              `optional:"true"`
 	Extra      []Authenticator      `group:"auth.authenticators"`
@@ -165,6 +171,10 @@ func newModuleGuard(p guardParams) (*Guard, error) {
 	extra := slices.Clone(p.Extra)
 	slices.SortFunc(extra, func(a, b Authenticator) int { return cmp.Compare(a.Name(), b.Name()) })
 	auths = append(auths, extra...)
+	if p.Sessions != nil {
+		// Last: an explicit credential always wins over the cookie.
+		auths = append(auths, NewCookieAuthenticator(p.Sessions, p.Origins))
+	}
 	proxies, err := p.Config.RateLimit.TrustedPrefixes()
 	if err != nil {
 		return nil, err
@@ -180,6 +190,16 @@ func newModuleGuard(p guardParams) (*Guard, error) {
 		MeterProvider:  p.Meter,
 	})
 }
+
+type originsParams struct {
+	fx.In
+	Core dashcore.Config `optional:"true"`
+}
+
+// newModuleOrigins allows, for cookie-authenticated requests that change
+// state, the API's own origin and the CORS origins
+// (TAYLORDASH_HTTP_CORS_ORIGINS).
+func newModuleOrigins(p originsParams) *OriginPolicy { return NewOriginPolicy(p.Core.HTTP.CORSOrigins) }
 
 // newSecurityRoutes documents the security schemes, and the public
 // routes registered before it (dashcore's health probes) as public.

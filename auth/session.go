@@ -11,23 +11,61 @@ import (
 	"time"
 )
 
-// sessionTokenPrefix starts every session token, so that it is never
-// taken for a JWT and is easy to find in leaked text.
-const sessionTokenPrefix = "tds_"
+// The prefixes of the opaque tokens, so that none is taken for a JWT or
+// for another kind, and each is easy to find in leaked text.
+const (
+	sessionTokenPrefix = "tds_"
+	refreshTokenPrefix = "tdr_"
+	csrfTokenPrefix    = "tdc_"
+)
 
 // ErrSessionNotFound is returned by a [SessionStore] for an unknown token.
 var ErrSessionNotFound = errors.New("auth: session not found")
 
-// NewSessionToken returns a new opaque session token (256 random bits)
-// and the hash that is stored.
+// The audit events of sessions renewed with refresh tokens (see
+// authpg.Accounts.Refresh).
+const (
+	// AuditSessionRefreshed: a refresh token was exchanged for a new
+	// session and a new refresh token.
+	AuditSessionRefreshed = "session_refreshed"
+	// AuditRefreshTokenReused: a refresh token that had already been
+	// exchanged was presented again, taken as theft: every session and
+	// refresh token of its family was revoked.
+	AuditRefreshTokenReused = "refresh_token_reused"
+	// AuditRefreshFailed: a refresh token was refused (unknown, expired,
+	// revoked, its user deactivated).
+	AuditRefreshFailed = "refresh_failed"
+)
+
+// NewSessionToken returns a new opaque session token ("tds_" and 256
+// random bits) and the hash that is stored.
 func NewSessionToken() (token string, hash []byte, err error) {
+	return newOpaqueToken(sessionTokenPrefix, "session")
+}
+
+// NewRefreshToken returns a new opaque refresh token ("tdr_" and 256
+// random bits) and the hash that is stored.
+func NewRefreshToken() (token string, hash []byte, err error) {
+	return newOpaqueToken(refreshTokenPrefix, "refresh")
+}
+
+// NewCSRFToken returns a new CSRF token ("tdc_" and 256 random bits) for a
+// cookie login, and the hash that is stored (see [CookieAuthenticator]).
+func NewCSRFToken() (token string, hash []byte, err error) {
+	return newOpaqueToken(csrfTokenPrefix, "csrf")
+}
+
+func newOpaqueToken(prefix, kind string) (token string, hash []byte, err error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return "", nil, fmt.Errorf("auth: generate session token: %w", err)
+		return "", nil, fmt.Errorf("auth: generate %s token: %w", kind, err)
 	}
-	token = sessionTokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	token = prefix + base64.RawURLEncoding.EncodeToString(b[:])
 	return token, HashSecret(token), nil
 }
+
+// IsRefreshToken reports whether s has the form of a refresh token.
+func IsRefreshToken(s string) bool { return strings.HasPrefix(s, refreshTokenPrefix) }
 
 // SessionRecord is a stored session with its user.
 type SessionRecord struct {
@@ -47,6 +85,10 @@ type SessionRecord struct {
 	RevokedAt *time.Time
 	// RevokeReason says why.
 	RevokeReason string
+	// CSRFHash is the SHA-256 of the CSRF token of a session opened by a
+	// cookie login; nil for a session whose token is sent as a bearer
+	// token, which the [CookieAuthenticator] refuses.
+	CSRFHash []byte
 }
 
 // SessionStore finds sessions for the [SessionAuthenticator].
@@ -83,6 +125,22 @@ func (a *SessionAuthenticator) Authenticate(ctx context.Context, r *http.Request
 	if !ok || !strings.HasPrefix(token, sessionTokenPrefix) {
 		return nil, ErrNoCredentials
 	}
+	rec, err := a.session(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	return rec.principal(MethodSession), nil
+}
+
+// principal returns the principal of a live session.
+func (rec *SessionRecord) principal(m Method) *Principal {
+	return &Principal{Subject: rec.UserID, Name: rec.Username, Kind: KindUser, Roles: []string{rec.Role},
+		Method: m, SessionID: rec.ID, ExpiresAt: rec.ExpiresAt}
+}
+
+// session returns the live session of token, or the failure that refuses
+// it; it records the session's use.
+func (a *SessionAuthenticator) session(ctx context.Context, token string) (*SessionRecord, error) {
 	rec, err := a.store.LookupSession(ctx, HashSecret(token))
 	if errors.Is(err, ErrSessionNotFound) {
 		return nil, Fail("unknown_session", errors.New("no such session"))
@@ -110,8 +168,14 @@ func (a *SessionAuthenticator) Authenticate(ctx context.Context, r *http.Request
 			return nil, fmt.Errorf("auth: touch session: %w", err)
 		}
 	}
-	return &Principal{Subject: rec.UserID, Name: rec.Username, Kind: KindUser, Roles: []string{rec.Role},
-		Method: MethodSession, SessionID: rec.ID, ExpiresAt: rec.ExpiresAt}, nil
+	return rec, nil
+}
+
+// IsLocalSession reports whether p is a local user's session, whether its
+// token came as a bearer token ([MethodSession]) or in the session cookie
+// ([MethodCookie]).
+func (p *Principal) IsLocalSession() bool {
+	return p != nil && (p.Method == MethodSession || p.Method == MethodCookie)
 }
 
 // BearerToken returns the token of an "Authorization: Bearer" header.

@@ -30,6 +30,20 @@ type SessionConfig struct {
 	// RememberMeIdleTimeout is the idle timeout with remember_me.
 	// Default 7 days.
 	RememberMeIdleTimeout time.Duration `env:"REMEMBER_ME_IDLE_TIMEOUT"`
+	// RefreshTTL is the lifetime of a login's refresh tokens, fixed at
+	// the login: each refresh hands out a token that ends when the
+	// login's first did, and a session that ends then at the latest, so
+	// rotation never extends a login (stolen or not). Default 7 days; at
+	// least TTL.
+	RefreshTTL time.Duration `env:"REFRESH_TTL"`
+	// RememberMeRefreshTTL is RefreshTTL with remember_me. Default 30
+	// days; at least RememberMeTTL and RefreshTTL.
+	RememberMeRefreshTTL time.Duration `env:"REMEMBER_ME_REFRESH_TTL"`
+	// CookieSecure marks the cookies of a browser login Secure even when
+	// the request did not come over TLS: set it when a proxy terminates
+	// TLS in front of the API. They are Secure anyway on a request that
+	// came over TLS.
+	CookieSecure bool `env:"COOKIE_SECURE"`
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -46,6 +60,12 @@ func (c SessionConfig) WithDefaults() SessionConfig {
 	if c.RememberMeIdleTimeout == 0 {
 		c.RememberMeIdleTimeout = 7 * 24 * time.Hour
 	}
+	if c.RefreshTTL == 0 {
+		c.RefreshTTL = 7 * 24 * time.Hour
+	}
+	if c.RememberMeRefreshTTL == 0 {
+		c.RememberMeRefreshTTL = 30 * 24 * time.Hour
+	}
 	return c
 }
 
@@ -58,8 +78,21 @@ func (c SessionConfig) Validate() error {
 		return errors.New("RememberMeTTL must be at least TTL")
 	case c.IdleTimeout < time.Minute || c.RememberMeIdleTimeout < time.Minute:
 		return errors.New("IdleTimeout and RememberMeIdleTimeout must be at least 1m")
+	case c.RefreshTTL < c.TTL:
+		return errors.New("RefreshTTL must be at least TTL (a refresh token that ends before its session is of no use)")
+	case c.RememberMeRefreshTTL < c.RememberMeTTL || c.RememberMeRefreshTTL < c.RefreshTTL:
+		return errors.New("RememberMeRefreshTTL must be at least RememberMeTTL and RefreshTTL")
 	}
 	return nil
+}
+
+// lifetimes returns a login's session lifetime, idle timeout and refresh
+// lifetime.
+func (c SessionConfig) lifetimes(rememberMe bool) (ttl, idle, refresh time.Duration) {
+	if rememberMe {
+		return c.RememberMeTTL, c.RememberMeIdleTimeout, c.RememberMeRefreshTTL
+	}
+	return c.TTL, c.IdleTimeout, c.RefreshTTL
 }
 
 // AdminRole is the role that manages users; the last active user holding
@@ -165,24 +198,44 @@ func (a *Accounts) audit(ctx context.Context, c Client, typ, outcome string, u *
 	}
 }
 
-// LoginRequest is a login attempt (the original's LoginRequest).
+// LoginRequest is a login attempt (the original's LoginRequest, and
+// Cookie).
 type LoginRequest struct {
 	Username       string
 	Password       string
 	RememberMe     bool
 	SingleViewMode bool
 	DefaultView    *string
+	// Cookie makes a browser login: the login gets a CSRF token
+	// (LoginResult.CSRFToken), and its session is accepted in the session
+	// cookie ([auth.CookieAuthenticator]) and its refresh token only from
+	// the refresh cookie.
+	Cookie bool
 }
 
-// LoginResult is a successful login (the original's LoginResponse).
+// LoginResult is a successful login or refresh: the original's
+// LoginResponse, and the refresh token.
 type LoginResult struct {
-	UserID         string    `json:"user_id"`
-	Username       string    `json:"username"`
-	Role           string    `json:"role"`
-	SessionToken   string    `json:"session_token"`
-	ExpiresAt      time.Time `json:"expires_at"`
+	UserID   string `json:"user_id"`
+	Username string `json:"username"`
+	Role     string `json:"role"`
+	// SessionToken is sent as "Authorization: Bearer <token>". A cookie
+	// login's is in the session cookie instead, not in the body.
+	SessionToken   string    `json:"session_token,omitempty" example:"tds_q9Yz3v0bW6xK2mR8tP1cN5sH7jL4dF0aE3gU6iO9kA2"`
+	ExpiresAt      time.Time `json:"expires_at" doc:"When the session ends, at the latest."`
 	SingleViewMode bool      `json:"single_view_mode"`
 	DefaultView    *string   `json:"default_view"`
+	// RefreshToken is exchanged once, at POST /api/v1/auth/refresh, for a
+	// new session and a new refresh token. A cookie login's is in the
+	// refresh cookie instead, not in the body.
+	RefreshToken string `json:"refresh_token,omitempty" example:"tdr_Xw3kP9mQ2vL7tR1nB5cH8sJ4dF6gA0eU3iO9kY2zW1q"`
+	// RefreshExpiresAt is when the login's refresh tokens end: fixed at
+	// the login, refreshes do not move it.
+	RefreshExpiresAt time.Time `json:"refresh_expires_at" doc:"When the login's refresh tokens end; fixed at the login, refreshes do not move it."`
+	// CSRFToken is a cookie login's CSRF token, to send back in
+	// X-CSRF-Token on every request that changes state (also in the
+	// taylordash_csrf cookie, for the page's script).
+	CSRFToken string `json:"csrf_token,omitempty" doc:"A cookie login's CSRF token: send it in X-CSRF-Token on every request that changes state."`
 }
 
 // Login checks a username and password and opens a session. Every failure
@@ -238,17 +291,28 @@ func (a *Accounts) Login(ctx context.Context, c Client, req LoginRequest) (*Logi
 	}
 
 	res := &LoginResult{UserID: u.ID, Username: u.Username, Role: u.Role}
-	err = store.Tx(ctx, a.db, func(tx pgx.Tx) error {
-		ttl, idle := a.opts.Sessions.TTL, a.opts.Sessions.IdleTimeout
-		if req.RememberMe {
-			ttl, idle = a.opts.Sessions.RememberMeTTL, a.opts.Sessions.RememberMeIdleTimeout
+	var csrfHash []byte
+	if req.Cookie {
+		if res.CSRFToken, csrfHash, err = auth.NewCSRFToken(); err != nil {
+			return nil, err
 		}
-		token, expires, err := createSession(ctx, tx, newSession{userID: u.ID, ttl: ttl, idle: idle,
-			rememberMe: req.RememberMe, ip: c.IP, agent: c.UserAgent})
+	}
+	err = store.Tx(ctx, a.db, func(tx pgx.Tx) error {
+		ttl, idle, refreshTTL := a.opts.Sessions.lifetimes(req.RememberMe)
+		family, familyEnd, err := createFamily(ctx, tx, newFamily{userID: u.ID, ttl: refreshTTL,
+			rememberMe: req.RememberMe, csrfHash: csrfHash})
 		if err != nil {
 			return err
 		}
-		res.SessionToken, res.ExpiresAt = token, expires
+		sessionID, token, expires, err := createSession(ctx, tx, newSession{userID: u.ID, ttl: ttl, idle: idle,
+			rememberMe: req.RememberMe, ip: c.IP, agent: c.UserAgent, familyID: family, notAfter: familyEnd})
+		if err != nil {
+			return err
+		}
+		res.SessionToken, res.ExpiresAt, res.RefreshExpiresAt = token, expires, familyEnd
+		if res.RefreshToken, err = createRefreshToken(ctx, tx, family, sessionID); err != nil {
+			return err
+		}
 		// A viewer's login may set its view preferences, as in the
 		// original; other roles keep theirs.
 		if u.Role == ViewerRole {
@@ -277,15 +341,16 @@ func (a *Accounts) Login(ctx context.Context, c Client, req LoginRequest) (*Logi
 	if err != nil {
 		return nil, err
 	}
-	a.audit(ctx, c, auth.AuditLoginSuccess, "success", u, map[string]any{"remember_me": req.RememberMe})
+	a.audit(ctx, c, auth.AuditLoginSuccess, "success", u, map[string]any{"remember_me": req.RememberMe, "cookie": req.Cookie})
 	return res, nil
 }
 
-// Logout revokes the caller's session. It reports whether a session was
-// live; a principal that is not a session is a no-op.
+// Logout revokes the caller's session and its refresh family (the
+// login's refresh token stops working too). It reports whether a session
+// was live; a principal that is not a local session is a no-op.
 func (a *Accounts) Logout(ctx context.Context, c Client) (bool, error) {
 	p := c.Actor
-	if p == nil || p.Method != auth.MethodSession {
+	if !p.IsLocalSession() {
 		return false, nil
 	}
 	live, err := a.sessions.Revoke(ctx, p.SessionID, "logout")
@@ -362,7 +427,7 @@ func (a *Accounts) CreateUser(ctx context.Context, c Client, nu NewUser) (*User,
 		nu.DefaultView, nu.SingleViewMode = nil, false
 	}
 	var createdBy *string
-	if c.Actor != nil && c.Actor.Method == auth.MethodSession {
+	if c.Actor.IsLocalSession() {
 		createdBy = &c.Actor.Subject
 	}
 	rows, err := a.db.Query(ctx, `
@@ -403,7 +468,8 @@ var ErrLastAdmin = dashcore.NewError(dashcore.ErrConflict,
 	"the last active admin cannot be deleted, demoted or deactivated; make another admin first", nil)
 
 // UpdateUser changes a user. A password, role or activation change
-// revokes every session of the user, in the same transaction.
+// revokes every session and refresh token of the user, in the same
+// transaction.
 func (a *Accounts) UpdateUser(ctx context.Context, c Client, id string, up UserUpdate) (*User, error) {
 	if up.empty() {
 		return nil, dashcore.NewError(dashcore.ErrBadRequest, "No updates provided", nil)
@@ -500,7 +566,7 @@ var ErrDeleteSelf = dashcore.NewError(dashcore.ErrBadRequest, "Cannot delete you
 // DeleteUser deletes a user and its sessions. Its audit history stays
 // (the audit log has no foreign key); users it created keep existing.
 func (a *Accounts) DeleteUser(ctx context.Context, c Client, id string) (*User, error) {
-	if c.Actor != nil && c.Actor.Method == auth.MethodSession && c.Actor.Subject == id {
+	if c.Actor.IsLocalSession() && c.Actor.Subject == id {
 		return nil, ErrDeleteSelf
 	}
 	var u *User

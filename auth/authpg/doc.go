@@ -15,8 +15,15 @@
 //     NULL when its creator is deleted);
 //   - auth_sessions: sessions, the token stored as its SHA-256 only, with
 //     expires_at, idle_timeout, last_seen_at, remember_me, revoked_at and
-//     revoke_reason, the client's IP and User-Agent; deleted with their
-//     user;
+//     revoke_reason, the client's IP and User-Agent, and the refresh
+//     family it belongs to (family_id); deleted with their user;
+//   - auth_refresh_families: one per login: its user, remember_me, its
+//     end (expires_at, fixed at the login), revoked_at and
+//     revoke_reason, and, for a cookie login, the CSRF token's SHA-256
+//     (csrf_hash); deleted with their user;
+//   - auth_refresh_tokens: refresh tokens, as their SHA-256 only, by
+//     family, with the session issued with each and rotated_at once
+//     exchanged (kept as long as the family, to recognise a reuse);
 //   - auth_api_keys: id (the td_<id>_... part), name, the secret's SHA-256,
 //     roles, permissions ("resource:action"), created_at, created_by,
 //     expires_at, revoked_at, last_used_at;
@@ -35,8 +42,11 @@
 // returns its secret once; [APIKeys.Revoke] answers conflict for a key
 // already revoked and not found for an unknown one; TouchAPIKeys records
 // last_used_at for a whole batch in one statement, never moving it back.
-// [Sessions] is the [auth.SessionStore]: LookupSession reads a session and
-// its user (role, is_active) in one query, on every request.
+// [Sessions] is the [auth.SessionStore]: LookupSession reads a session,
+// its user (role, is_active) and its family's CSRF token hash in one
+// query, on every request. [Sessions.Revoke] ends a session and its
+// refresh family; [Sessions.Cleanup] deletes sessions and families that
+// ended more than a grace period ago.
 // [CasbinAdapter] is the policy's Casbin adapter, an [auth.AtomicAdapter]:
 // a change of several rules is one transaction; adding a stored rule is a
 // conflict, removing a missing one not found. [AuditLog] is the
@@ -59,9 +69,11 @@
 //     (bcrypt, or other Argon2id parameters) stores a new one. Sessions
 //     last SessionConfig.TTL (24h), or RememberMeTTL (30 days) with
 //     remember_me, and end after IdleTimeout (2h; 7 days with
-//     remember_me) unused.
+//     remember_me) unused. Each login starts a refresh family and returns
+//     its first refresh token (see Refresh tokens).
 //   - [Accounts.UpdateUser]: a password, role or activation change revokes
-//     every live session of the user in the same transaction; the new
+//     every live session and refresh family of the user in the same
+//     transaction (as [Accounts.Logout] does for the caller's); the new
 //     password must meet the policy; roles must be roles of the policy.
 //   - The last active admin can be neither demoted, deactivated nor
 //     deleted ([ErrLastAdmin], 409): the active admins are locked in every
@@ -89,18 +101,48 @@
 //     ([GeneratedAdmin.WriteNotice]), and logs a warning with the username
 //     only; later starts find the admin and print nothing.
 //
+// # Refresh tokens
+//
+// A login returns a refresh token (auth.NewRefreshToken, "tdr_"); its
+// family ends RefreshTTL (7 days; RememberMeRefreshTTL, 30 days, with
+// remember_me) after the login. [Accounts.Refresh] exchanges a token once
+// for a new session and a new refresh token of the same family, in one
+// transaction holding the family's row lock: the token must not have been
+// exchanged, its family must be neither revoked nor ended, its user
+// active. The session issued with the old token is revoked ("refreshed")
+// at once: a refresh replaces the session, it does not add one. The new
+// session ends at the family's end at the latest, so rotation never
+// extends a login. A token presented again after its exchange is taken as
+// stolen: the family and all its sessions are revoked
+// ("refresh_token_reused", audited as refresh_token_reused, with the
+// family id and how many sessions it ended), and the caller gets the same
+// 401 as for any refused token ([ErrInvalidRefreshToken], audited as
+// refresh_failed with its reason). Two refreshes with one token at once:
+// one wins, the other is a reuse, which ends the winner's session too;
+// clients must not refresh concurrently. Logout, a password, role or
+// activation change and deleting the user end the families too. Every
+// writer locks in one order (user, family, sessions), so none of these
+// can leave a session alive that a refresh under way created.
+//
+// A cookie login ([LoginRequest].Cookie) stores a CSRF token's hash on its
+// family; its refresh token is accepted only from the refresh cookie with
+// that CSRF token ([RefreshRequest].Cookie), a bearer login's only from a
+// body.
+//
 // # Routes
 //
 // [Routes] is the auth API, each operation declaring its requirement
 // (resources users, keys, policies and audit are admin's in the default
-// policy):
+// policy, but for users:list, a viewer's, and audit:read, an
+// operator's):
 //
 //	POST   /api/v1/auth/login             public (rate group login)
+//	POST   /api/v1/auth/refresh           public (rate group refresh)
 //	POST   /api/v1/auth/logout            authenticated
 //	GET    /api/v1/auth/me                authenticated
-//	GET    /api/v1/auth/users             users:read
+//	GET    /api/v1/auth/users             users:list
 //	POST   /api/v1/auth/users             users:write
-//	GET    /api/v1/auth/users/{user_id}   users:read
+//	GET    /api/v1/auth/users/{user_id}   users:list
 //	PUT    /api/v1/auth/users/{user_id}   users:write
 //	DELETE /api/v1/auth/users/{user_id}   users:write
 //	DELETE /api/v1/auth/sessions/cleanup  users:write
@@ -113,7 +155,16 @@
 //	GET    /api/v1/auth/audit             audit:read
 //
 // The original's field names are kept (LoginRequest, LoginResponse,
-// UserInfo; GET /me adds roles, kind, auth_method and domain). A key is
+// UserInfo; GET /me adds roles, kind, auth_method and domain); the login
+// response adds refresh_token and refresh_expires_at, and is also the
+// refresh's. With "cookie": true (a browser), the login checks the
+// request's Origin (the API's own or an allowed one, [Routes].Origins),
+// sets the session, refresh and CSRF cookies (auth.BrowserSession) instead
+// of returning the tokens, and returns csrf_token; a refresh without a
+// body reads the refresh cookie, and needs the Origin and the CSRF token
+// too (403, [ErrCrossSite]); a refused one deletes the cookies. A logout
+// authenticated by the cookie deletes them. Cookies are Secure when the
+// request came over TLS, or always with SessionConfig.CookieSecure. A key is
 // created with roles of the policy, permissions, or both, and an optional
 // expires_at in the future; its secret is in the response only. Policy
 // changes take a list of [auth.Rule], all or none. The routes, not the
@@ -153,7 +204,8 @@
 // (auth.SessionStore), [*AuditLog] (auth.Auditor, publishing through an
 // [Outbox] when the graph has one) and [*Accounts]; it contributes
 // [Migrations], and creates the bootstrap admin (or generates one) on
-// start. [Config] is read from TAYLORDASH_AUTH_SESSION_*,
+// start. [Config] is read from TAYLORDASH_AUTH_SESSION_* (lifetimes of
+// sessions and refresh tokens, CookieSecure),
 // TAYLORDASH_BOOTSTRAP_ADMIN_USER/_PASSWORD and
 // TAYLORDASH_BOOTSTRAP_ADMIN_GENERATE. [HTTPModule] adds [Routes].
 // An application composes them with auth.Module:

@@ -57,6 +57,7 @@ func Example_routes() {
 	// GET    /api/v1/auth/policies          policies:read
 	// POST   /api/v1/auth/policies          policies:write
 	// POST   /api/v1/auth/policies/remove   policies:write
+	// POST   /api/v1/auth/refresh           public
 	// DELETE /api/v1/auth/sessions/cleanup  users:write
 	// GET    /api/v1/auth/users             users:read
 	// POST   /api/v1/auth/users             users:write
@@ -67,14 +68,16 @@ func Example_routes() {
 }
 
 // Sessions last 24 hours, and end after 2 hours unused; remember_me
-// stretches them to 30 days, and 7 days unused.
+// stretches them to 30 days, and 7 days unused. A login's refresh tokens
+// renew its session for 7 days (30 with remember_me), counted from the
+// login: refreshing does not extend them.
 func ExampleSessionConfig_WithDefaults() {
 	c := authpg.SessionConfig{}.WithDefaults()
-	fmt.Println("ttl:", c.TTL, "idle:", c.IdleTimeout)
-	fmt.Println("remember_me ttl:", c.RememberMeTTL, "idle:", c.RememberMeIdleTimeout)
+	fmt.Println("ttl:", c.TTL, "idle:", c.IdleTimeout, "refresh:", c.RefreshTTL)
+	fmt.Println("remember_me ttl:", c.RememberMeTTL, "idle:", c.RememberMeIdleTimeout, "refresh:", c.RememberMeRefreshTTL)
 	// Output:
-	// ttl: 24h0m0s idle: 2h0m0s
-	// remember_me ttl: 720h0m0s idle: 168h0m0s
+	// ttl: 24h0m0s idle: 2h0m0s refresh: 168h0m0s
+	// remember_me ttl: 720h0m0s idle: 168h0m0s refresh: 720h0m0s
 }
 
 // The first admin comes from the configuration only when both variables

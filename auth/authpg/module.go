@@ -224,9 +224,11 @@ type routesParams struct {
 	KeyAuth    *auth.APIKeyAuthenticator
 	Authorizer *auth.Authorizer
 	Audit      *AuditLog
+	Origins    *auth.OriginPolicy `optional:"true"`
 }
 
 func newModuleRoutes(p routesParams) dashcore.Routes {
-	rt := &Routes{Accounts: p.Accounts, Keys: p.Keys, KeyAuth: p.KeyAuth, Authorizer: p.Authorizer, Audit: p.Audit}
+	rt := &Routes{Accounts: p.Accounts, Keys: p.Keys, KeyAuth: p.KeyAuth, Authorizer: p.Authorizer, Audit: p.Audit,
+		Origins: p.Origins}
 	return rt.Contribution()
 }

@@ -2,6 +2,7 @@ package authpg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -28,6 +29,9 @@ type Routes struct {
 	Authorizer *auth.Authorizer
 	// Audit is the audit log. Required.
 	Audit *AuditLog
+	// Origins are the origins a browser (cookie) login or refresh may
+	// come from; nil allows the API's own origin only.
+	Origins *auth.OriginPolicy
 }
 
 // Contribution returns the routes as a dashcore contribution.
@@ -43,15 +47,33 @@ func (rt *Routes) Register(api huma.API) {
 	huma.Register(api, auth.Public(huma.Operation{
 		OperationID: "login", Method: http.MethodPost, Path: "/api/v1/auth/login", Tags: tags,
 		Summary: "Log in",
-		Description: "Checks a username and password and returns a session token to send as `Authorization: Bearer <token>`. " +
-			"Every failure is the same 401; repeated failures for a username or from a client lock them out (429 with Retry-After).",
-		Errors:    []int{http.StatusUnauthorized, http.StatusTooManyRequests},
+		Description: "Checks a username and password and returns a session token to send as `Authorization: Bearer <token>`, " +
+			"and a refresh token for POST /api/v1/auth/refresh. " +
+			"Every failure is the same 401; repeated failures for a username or from a client lock them out (429 with Retry-After).\n\n" +
+			"With `\"cookie\": true` (a browser), the tokens are set in cookies instead of the body: `taylordash_session` " +
+			"(HttpOnly, SameSite=Strict), `taylordash_refresh` (HttpOnly, only sent to /api/v1/auth/refresh) and `taylordash_csrf` " +
+			"(readable by the page); the body has `csrf_token`, to send in X-CSRF-Token on every request that changes state. " +
+			"Such a login needs an Origin header naming the API's own origin or an allowed one (403 otherwise).",
+		Errors:    []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests},
 		Responses: exampleResponse(http.StatusOK, exampleLogin),
 	}, "login"), rt.login)
+	huma.Register(api, auth.Public(huma.Operation{
+		OperationID: "refresh", Method: http.MethodPost, Path: auth.RefreshCookiePath, Tags: tags,
+		Summary: "Refresh a session",
+		Description: "Exchanges a refresh token, once, for a new session token and a new refresh token (the login response). " +
+			"The session issued with the old refresh token ends; the new ones end when the login's refresh tokens do " +
+			"(`refresh_expires_at`, fixed at the login). A refresh token presented a second time is taken as stolen: " +
+			"every session and refresh token of that login is revoked. Every refusal is the same 401.\n\n" +
+			"A browser login sends no body: its refresh token comes in the `taylordash_refresh` cookie, with its CSRF token in " +
+			"X-CSRF-Token and an allowed Origin (403 otherwise); the new tokens are set in cookies.",
+		Errors:      []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusUnprocessableEntity, http.StatusTooManyRequests},
+		RequestBody: exampleRequest(map[string]string{"refresh_token": exampleRefreshToken}),
+		Responses:   exampleResponse(http.StatusOK, exampleRefreshed),
+	}, "refresh"), rt.refresh)
 	huma.Register(api, auth.RequireAuthenticated(huma.Operation{
 		OperationID: "logout", Method: http.MethodPost, Path: "/api/v1/auth/logout", Tags: tags,
-		Summary: "Log out", Description: "Revokes the caller's session.",
-		Errors:    []int{http.StatusUnauthorized},
+		Summary: "Log out", Description: "Revokes the caller's session and its login's refresh tokens; a browser login's cookies are deleted.",
+		Errors:    []int{http.StatusUnauthorized, http.StatusForbidden},
 		Responses: exampleResponse(http.StatusOK, exampleMessage("Logged out successfully")),
 	}), rt.logout)
 	huma.Register(api, auth.RequireAuthenticated(huma.Operation{
@@ -158,19 +180,79 @@ type loginInput struct {
 	Body struct {
 		Username       string  `json:"username" minLength:"1" maxLength:"256" example:"alice"`
 		Password       string  `json:"password" maxLength:"1024" example:"correct horse battery staple"`
-		RememberMe     bool    `json:"remember_me,omitempty" doc:"A session of 30 days (idle 7 days) instead of 24 hours (idle 2 hours)."`
+		RememberMe     bool    `json:"remember_me,omitempty" doc:"A session of 30 days (idle 7 days) instead of 24 hours (idle 2 hours), and refresh tokens of 30 days instead of 7."`
 		SingleViewMode bool    `json:"single_view_mode,omitempty"`
 		DefaultView    *string `json:"default_view,omitempty" maxLength:"256"`
+		Cookie         bool    `json:"cookie,omitempty" doc:"A browser login: the session and refresh tokens are set in HttpOnly cookies instead of the body, and the body has a csrf_token."`
 	}
+	browser browserRequest
+}
+
+// Resolve implements huma.Resolver: it keeps what a cookie login checks.
+func (in *loginInput) Resolve(ctx huma.Context) []error {
+	in.browser = browserRequestOf(ctx)
+	return nil
+}
+
+// browserRequest is what a cookie login, refresh or logout reads from the
+// request besides its parameters.
+type browserRequest struct {
+	origin, host string
+	tls          bool
+}
+
+func browserRequestOf(ctx huma.Context) browserRequest {
+	return browserRequest{origin: ctx.Header("Origin"), host: ctx.Host(), tls: ctx.TLS() != nil}
+}
+
+// checkOrigin refuses (and audits) a cookie login or refresh from an
+// origin that is not allowed.
+func (rt *Routes) checkOrigin(ctx context.Context, b browserRequest, route string) error {
+	err := rt.Origins.Check(b.origin, b.host, b.tls)
+	if err == nil {
+		return nil
+	}
+	var ce *auth.CSRFError
+	reason := "origin_not_allowed"
+	if errors.As(err, &ce) {
+		reason = ce.Reason
+	}
+	rt.Accounts.audit(ctx, client(ctx), auth.AuditCSRFRefused, "failure", nil,
+		map[string]any{"reason": reason, "error": err.Error(), "route": route})
+	return ErrCrossSite
+}
+
+// secure reports whether cookies are set Secure for b.
+func (rt *Routes) secure(b browserRequest) bool {
+	return b.tls || rt.Accounts.opts.Sessions.CookieSecure
+}
+
+// browserCookies returns the cookies of a cookie login or refresh, and
+// takes its tokens out of the body.
+func (rt *Routes) browserCookies(res *LoginResult, b browserRequest) []http.Cookie {
+	cookies := auth.BrowserSession{SessionToken: res.SessionToken, SessionExpiresAt: res.ExpiresAt,
+		RefreshToken: res.RefreshToken, RefreshExpiresAt: res.RefreshExpiresAt, CSRFToken: res.CSRFToken}.Cookies(time.Now(), rt.secure(b))
+	res.SessionToken, res.RefreshToken = "", ""
+	return cookies
 }
 
 type loginOutput struct {
-	Body *LoginResult
+	// SetCookie holds a cookie login's cookies.
+	SetCookie []http.Cookie `header:"Set-Cookie" doc:"A browser login's cookies (cookie: true): taylordash_session, taylordash_refresh, taylordash_csrf."`
+	// CacheControl keeps tokens out of caches.
+	CacheControl string `header:"Cache-Control" example:"no-store"`
+	Body         *LoginResult
 }
 
 func (rt *Routes) login(ctx context.Context, in *loginInput) (*loginOutput, error) {
+	if in.Body.Cookie {
+		if err := rt.checkOrigin(ctx, in.browser, "POST /api/v1/auth/login"); err != nil {
+			return nil, err
+		}
+	}
 	res, err := rt.Accounts.Login(ctx, client(ctx), LoginRequest{Username: in.Body.Username, Password: in.Body.Password,
-		RememberMe: in.Body.RememberMe, SingleViewMode: in.Body.SingleViewMode, DefaultView: in.Body.DefaultView})
+		RememberMe: in.Body.RememberMe, SingleViewMode: in.Body.SingleViewMode, DefaultView: in.Body.DefaultView,
+		Cookie: in.Body.Cookie})
 	if le, ok := err.(*LockedError); ok {
 		secs := int((le.RetryAfter + time.Second - 1) / time.Second)
 		if secs < 1 {
@@ -184,7 +266,59 @@ func (rt *Routes) login(ctx context.Context, in *loginInput) (*loginOutput, erro
 	if err != nil {
 		return nil, dashcore.HTTPError(err)
 	}
-	return &loginOutput{Body: res}, nil
+	out := &loginOutput{Body: res, CacheControl: "no-store"}
+	if in.Body.Cookie {
+		out.SetCookie = rt.browserCookies(res, in.browser)
+	}
+	return out, nil
+}
+
+type refreshInput struct {
+	RefreshCookie string `cookie:"taylordash_refresh" doc:"A browser login's refresh token, set by the login; used when there is no body."`
+	CSRFToken     string `header:"X-CSRF-Token" doc:"A browser login's CSRF token, with the refresh cookie." example:"tdc_Hq2mV8xK1pZ7tR4nB9cW3sJ6dF0gA5eU2iO8kY1zL3w"`
+	Body          *struct {
+		RefreshToken string `json:"refresh_token" minLength:"1" maxLength:"128" example:"tdr_Xw3kP9mQ2vL7tR1nB5cH8sJ4dF6gA0eU3iO9kY2zW1q" doc:"The refresh token of the login or of the last refresh."`
+	}
+	browser browserRequest
+}
+
+// Resolve implements huma.Resolver: it keeps what a cookie refresh checks.
+func (in *refreshInput) Resolve(ctx huma.Context) []error {
+	in.browser = browserRequestOf(ctx)
+	return nil
+}
+
+func (rt *Routes) refresh(ctx context.Context, in *refreshInput) (*loginOutput, error) {
+	var req RefreshRequest
+	switch {
+	case in.Body != nil:
+		req.RefreshToken = in.Body.RefreshToken
+	case in.RefreshCookie != "":
+		if err := rt.checkOrigin(ctx, in.browser, "POST "+auth.RefreshCookiePath); err != nil {
+			return nil, err
+		}
+		req = RefreshRequest{RefreshToken: in.RefreshCookie, Cookie: true, CSRFToken: in.CSRFToken}
+	default:
+		return nil, dashcore.NewError(dashcore.ErrInvalid, "send refresh_token in the body, or the refresh cookie of a browser login", nil)
+	}
+	res, err := rt.Accounts.Refresh(ctx, client(ctx), req)
+	if errors.Is(err, ErrInvalidRefreshToken) && req.Cookie {
+		// The browser's cookies are of no use any more: delete them.
+		h := http.Header{}
+		for _, c := range auth.ExpiredCookies(rt.secure(in.browser)) {
+			h.Add("Set-Cookie", c.String())
+		}
+		return nil, huma.ErrorWithHeaders(dashcore.HTTPError(err), h)
+	}
+	if err != nil {
+		return nil, dashcore.HTTPError(err)
+	}
+	out := &loginOutput{Body: res, CacheControl: "no-store"}
+	if req.Cookie {
+		res.CSRFToken = req.CSRFToken
+		out.SetCookie = rt.browserCookies(res, in.browser)
+	}
+	return out, nil
 }
 
 type messageOutput struct {
@@ -199,11 +333,35 @@ func message(format string, args ...any) *messageOutput {
 	return out
 }
 
-func (rt *Routes) logout(ctx context.Context, _ *struct{}) (*messageOutput, error) {
-	if _, err := rt.Accounts.Logout(ctx, client(ctx)); err != nil {
+type logoutInput struct {
+	browser browserRequest
+}
+
+// Resolve implements huma.Resolver.
+func (in *logoutInput) Resolve(ctx huma.Context) []error {
+	in.browser = browserRequestOf(ctx)
+	return nil
+}
+
+type logoutOutput struct {
+	// SetCookie deletes a browser login's cookies.
+	SetCookie []http.Cookie `header:"Set-Cookie" doc:"Deletes a browser login's cookies."`
+	Body      struct {
+		Message string `json:"message"`
+	}
+}
+
+func (rt *Routes) logout(ctx context.Context, in *logoutInput) (*logoutOutput, error) {
+	c := client(ctx)
+	if _, err := rt.Accounts.Logout(ctx, c); err != nil {
 		return nil, dashcore.HTTPError(err)
 	}
-	return message("Logged out successfully"), nil
+	out := &logoutOutput{}
+	out.Body.Message = "Logged out successfully"
+	if c.Actor != nil && c.Actor.Method == auth.MethodCookie {
+		out.SetCookie = auth.ExpiredCookies(rt.secure(in.browser))
+	}
+	return out, nil
 }
 
 // Me is the caller (GET /api/v1/auth/me): the original's UserInfo fields,
@@ -223,7 +381,7 @@ type meOutput struct {
 func (rt *Routes) me(ctx context.Context, _ *struct{}) (*meOutput, error) {
 	p := auth.PrincipalFrom(ctx)
 	me := &Me{Roles: p.Roles, Kind: p.Kind, Method: p.Method, Domain: p.Domain}
-	if p.Method == auth.MethodSession {
+	if p.IsLocalSession() {
 		u, err := rt.Accounts.User(ctx, p.Subject)
 		if err != nil {
 			return nil, dashcore.HTTPError(err)
@@ -502,7 +660,12 @@ var (
 	exampleUser      = &User{ID: "6f1c2b9e-8a4d-4c1e-9b7a-2d5e8f3a1c40", Username: "alice", Role: "operator",
 		CreatedAt: exampleTime, LastLogin: &exampleLastLogin, IsActive: true}
 	exampleLogin = &LoginResult{UserID: exampleUser.ID, Username: "alice", Role: "operator",
-		SessionToken: "q9Yz3v0bW6xK2mR8tP1cN5sH7jL4dF0aE3gU6iO9kA2", ExpiresAt: exampleLastLogin.Add(24 * time.Hour)}
+		SessionToken: "tds_q9Yz3v0bW6xK2mR8tP1cN5sH7jL4dF0aE3gU6iO9kA2", ExpiresAt: exampleLastLogin.Add(24 * time.Hour),
+		RefreshToken: exampleRefreshToken, RefreshExpiresAt: exampleLastLogin.Add(7 * 24 * time.Hour)}
+	exampleRefreshToken = "tdr_Xw3kP9mQ2vL7tR1nB5cH8sJ4dF6gA0eU3iO9kY2zW1q"
+	exampleRefreshed    = &LoginResult{UserID: exampleUser.ID, Username: "alice", Role: "operator",
+		SessionToken: "tds_M4nB8vC2xZ6lK0jH5gF9dS3aP7oI1uY4tR8eW2qE6r", ExpiresAt: exampleLastLogin.Add(30 * time.Hour),
+		RefreshToken: "tdr_Gh7jK2lM9nB4vC6xZ1aS8dF3gH5jK0lQ2wE7rT4yU9i", RefreshExpiresAt: exampleLastLogin.Add(7 * 24 * time.Hour)}
 	exampleMe     = &Me{User: *exampleUser, Roles: []string{"operator"}, Kind: auth.KindUser, Method: auth.MethodSession}
 	exampleExpiry = time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 	exampleKey    = &auth.APIKeyRecord{ID: "k7q2mx9pl4az", Name: "ci deploy", Roles: []string{"operator"},
