@@ -2,7 +2,9 @@
 //
 // Start writes a mosquitto.conf into a fresh temp directory and runs
 // `mosquitto -c FILE` as a direct child process listening on 127.0.0.1 only,
-// with anonymous access allowed.
+// with anonymous access allowed. With Options.TLS it also listens with TLS
+// on a second port (Broker.TLSURL), optionally requiring client
+// certificates.
 //
 // When started as root, Mosquitto 2 normally drops privileges to the
 // "mosquitto" user, which then could not write a persistence directory
@@ -54,6 +56,20 @@ type Options struct {
 	DieWithParent bool
 	// Log receives the broker's stderr/stdout; nil discards it. The last lines are also kept in memory and included in errors when start fails.
 	Log io.Writer
+	// TLS, when set, adds a second listener, on 127.0.0.1 with TLS (see Broker.TLSURL). Its lines come after Config's.
+	TLS *TLS
+}
+
+// TLS configures the broker's TLS listener.
+type TLS struct {
+	// Port on 127.0.0.1; 0 picks a free one.
+	Port int
+	// CertFile and KeyFile are the broker's PEM certificate and key (certfile, keyfile).
+	CertFile, KeyFile string
+	// CAFile, if set, verifies client certificates (cafile).
+	CAFile string
+	// RequireCertificate refuses clients without a certificate signed by CAFile (require_certificate true).
+	RequireCertificate bool
 }
 
 // FindBinary returns the path of the mosquitto executable: "mosquitto" on PATH, else /usr/sbin/mosquitto (often not on a non-root PATH). The error says to install the mosquitto package when neither exists.
@@ -71,6 +87,7 @@ func FindBinary() (string, error) {
 type Broker struct {
 	binary        string
 	port          int
+	tlsPort       int // 0 without a TLS listener
 	confDir       string
 	confPath      string
 	dieWithParent bool
@@ -91,6 +108,9 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		}
 	}
 	persistDir := ""
+	if t := opts.TLS; t != nil && (t.CertFile == "" || t.KeyFile == "" || (t.RequireCertificate && t.CAFile == "")) {
+		return nil, errors.New("mosquittolocal: TLS needs CertFile and KeyFile, and CAFile with RequireCertificate")
+	}
 	if opts.PersistenceDir != "" {
 		var err error
 		if persistDir, err = filepath.Abs(opts.PersistenceDir); err != nil {
@@ -121,17 +141,27 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 				return nil, fmt.Errorf("mosquittolocal: finding a free port: %w", err)
 			}
 		}
-		conf := generateConfig(port, persistDir, opts.Config)
+		tlsPort := 0
+		if opts.TLS != nil {
+			if tlsPort = opts.TLS.Port; tlsPort == 0 {
+				if tlsPort, err = childproc.FreePort(); err != nil {
+					os.RemoveAll(confDir)
+					return nil, fmt.Errorf("mosquittolocal: finding a free port: %w", err)
+				}
+			}
+		}
+		conf := generateConfig(port, persistDir, opts.Config) + tlsConfig(tlsPort, opts.TLS)
 		if err := os.WriteFile(b.confPath, []byte(conf), 0o600); err != nil {
 			os.RemoveAll(confDir)
 			return nil, fmt.Errorf("mosquittolocal: writing %s: %w", b.confPath, err)
 		}
-		b.port = port
-		portTaken, err := b.startProcess(ctx, opts.Port != 0)
+		b.port, b.tlsPort = port, tlsPort
+		fixedPorts := opts.Port != 0 || (opts.TLS != nil && opts.TLS.Port != 0)
+		portTaken, err := b.startProcess(ctx, fixedPorts)
 		if err == nil {
 			return b, nil
 		}
-		if opts.Port != 0 || attempt == maxAttempts || !portTaken {
+		if fixedPorts || attempt == maxAttempts || !portTaken {
 			os.RemoveAll(confDir)
 			return nil, err
 		}
@@ -162,17 +192,39 @@ func generateConfig(port int, persistDir, extra string) string {
 	return sb.String()
 }
 
+// tlsConfig returns the lines of the TLS listener, or "" without one.
+func tlsConfig(port int, t *TLS) string {
+	if t == nil {
+		return ""
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\n", port, t.CertFile, t.KeyFile)
+	if t.CAFile != "" {
+		fmt.Fprintf(&sb, "cafile %s\n", t.CAFile)
+	}
+	if t.RequireCertificate {
+		sb.WriteString("require_certificate true\n")
+	}
+	return sb.String()
+}
+
 // startProcess runs mosquitto with b's config and waits until its port
 // accepts connections. If checkPort, it first fails when the port is in use.
 // portTaken reports whether the broker exited because the port was in use.
 // The caller holds b.mu or has not shared b yet.
 func (b *Broker) startProcess(ctx context.Context, checkPort bool) (portTaken bool, err error) {
+	ports := []int{b.port}
+	if b.tlsPort != 0 {
+		ports = append(ports, b.tlsPort)
+	}
 	if checkPort {
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port)))
-		if err != nil {
-			return true, fmt.Errorf("mosquittolocal: port %d is not available: %w", b.port, err)
+		for _, port := range ports {
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err != nil {
+				return true, fmt.Errorf("mosquittolocal: port %d is not available: %w", port, err)
+			}
+			l.Close()
 		}
-		l.Close()
 	}
 
 	cmd := exec.Command(b.binary, "-c", b.confPath)
@@ -190,18 +242,24 @@ func (b *Broker) startProcess(ctx context.Context, checkPort bool) (portTaken bo
 	}
 	b.proc = p
 
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port))
 	ticker := time.NewTicker(pollInterval)
 	defer ticker.Stop()
 	var lastErr error
 	for {
-		d := net.Dialer{Timeout: time.Second}
-		conn, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
+		// Every listener accepts: the broker is up.
+		for len(ports) > 0 {
+			d := net.Dialer{Timeout: time.Second}
+			conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])))
+			if err != nil {
+				lastErr = err
+				break
+			}
 			conn.Close()
+			ports = ports[1:]
+		}
+		if len(ports) == 0 {
 			return false, nil
 		}
-		lastErr = err
 
 		select {
 		case <-p.Done():
@@ -223,6 +281,17 @@ func (b *Broker) URL() string { return fmt.Sprintf("tcp://127.0.0.1:%d", b.port)
 
 // Port returns the TCP port.
 func (b *Broker) Port() int { return b.port }
+
+// TLSURL returns the address of the TLS listener, ssl://127.0.0.1:PORT, or "" without one.
+func (b *Broker) TLSURL() string {
+	if b.tlsPort == 0 {
+		return ""
+	}
+	return fmt.Sprintf("ssl://127.0.0.1:%d", b.tlsPort)
+}
+
+// TLSPort returns the port of the TLS listener, or 0 without one.
+func (b *Broker) TLSPort() int { return b.tlsPort }
 
 // Stop sends SIGTERM (mosquitto saves persistence on clean shutdown), waits up to ctx, then SIGKILL; removes the temp config dir (PersistenceDir is kept). It returns an error if the broker had to be killed or had exited unexpectedly before Stop. Stop is safe to call more than once; later calls return nil.
 func (b *Broker) Stop(ctx context.Context) error {

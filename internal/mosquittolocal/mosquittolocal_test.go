@@ -3,6 +3,7 @@ package mosquittolocal
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/taylordash/taylordash/internal/childproc/childproctest"
+	"github.com/taylordash/taylordash/internal/testcerts"
 )
 
 func startBroker(t *testing.T, opts Options) *Broker {
@@ -235,4 +237,56 @@ func TestDieWithParent(t *testing.T) {
 		t.Cleanup(func() { os.RemoveAll(confDir) })
 	}
 	childproctest.KillParent(t, parent, pid, 10*time.Second)
+}
+
+// The TLS listener serves the given certificate, and with
+// RequireCertificate refuses clients without one; the plain listener
+// keeps working.
+func TestTLSListener(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcerts.NewCA(t, "mosquittolocal test CA")
+	server := ca.Issue(t)
+	certFile, keyFile := server.WriteFiles(t, dir, "server")
+	b := startBroker(t, Options{DieWithParent: true, TLS: &TLS{
+		CertFile: certFile, KeyFile: keyFile, CAFile: ca.WriteFile(t, dir), RequireCertificate: true,
+	}})
+	if want := "ssl://127.0.0.1:" + strconv.Itoa(b.TLSPort()); b.TLSURL() != want || b.TLSPort() == b.Port() {
+		t.Fatalf("TLSURL() = %q, want %q", b.TLSURL(), want)
+	}
+	addr := strings.TrimPrefix(b.TLSURL(), "ssl://")
+	connect := packet(0x10, mqttString("MQTT"), []byte{0x04}, []byte{0x02}, []byte{0x00, 0x3c}, mqttString("tls-client"))
+
+	client := ca.IssueClient(t, "tls-client").TLSCertificate(t)
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{client}})
+	if err != nil {
+		t.Fatalf("TLS dial with a client certificate: %v", err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write(connect); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, conn, "CONNACK over TLS", []byte{0x20, 0x02, 0x00, 0x00})
+	if got := conn.ConnectionState().PeerCertificates[0].SerialNumber; got.Cmp(server.Cert.SerialNumber) != 0 {
+		t.Errorf("the broker serves certificate %x, want %x", got, server.Cert.SerialNumber)
+	}
+
+	// Without a client certificate: refused, at the handshake or, with
+	// TLS 1.3, at the first read.
+	anon, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, &tls.Config{RootCAs: ca.Pool()})
+	if err == nil {
+		defer anon.Close()
+		anon.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = anon.Write(connect)
+		if _, err = io.ReadFull(anon, make([]byte, 4)); err == nil {
+			t.Fatal("a client without a certificate got a CONNACK")
+		}
+	}
+	t.Logf("without a client certificate: %v", err)
+
+	mqttConnect(t, b, "plain-client")
+
+	if _, err := Start(context.Background(), Options{TLS: &TLS{CertFile: certFile}}); err == nil {
+		t.Error("Start with a TLS certificate and no key succeeded")
+	}
 }

@@ -11,6 +11,11 @@
 // chowned to it; every parent directory of the data directory must then be
 // traversable by that user (os.MkdirTemp("", ...) under /tmp is; t.TempDir is
 // not, because its parent directory has mode 0700).
+//
+// With Options.TLS the server speaks TLS (ssl=on) with the given
+// certificate and key, and can refuse plaintext TCP connections (hostssl
+// lines in a generated pg_hba.conf) or require client certificates;
+// Cluster.TLSURL is the verify-full URL for it.
 package pglocal
 
 import (
@@ -64,6 +69,27 @@ type Options struct {
 	DieWithParent bool
 	// Log receives the server's stderr/stdout; nil discards it. The last lines are also kept in memory and included in errors when start fails.
 	Log io.Writer
+	// TLS, when set, turns ssl on with its certificate and key.
+	TLS *TLS
+}
+
+// TLS configures the server's TLS (ssl=on). Its files are copied into the
+// cluster's private run directory (removed at Stop), owned by the server's
+// OS user, keys with mode 0600 as PostgreSQL requires, so that the caller's
+// files may live anywhere it can read.
+type TLS struct {
+	// CertFile and KeyFile are the server's PEM certificate (chain) and key.
+	CertFile, KeyFile string
+	// CAFile, if set, is ssl_ca_file: client certificates are verified
+	// against it.
+	CAFile string
+	// Only refuses TCP connections without TLS: the generated pg_hba.conf
+	// has hostssl lines for 127.0.0.1 instead of host lines (the unix
+	// socket stays trusted, for Start's readiness probe).
+	Only bool
+	// ClientCert requires, on TCP, a client certificate signed by CAFile
+	// (clientcert=verify-ca); it implies Only.
+	ClientCert bool
 }
 
 // FindBinDir returns the directory of initdb/postgres: from `pg_config --bindir` if pg_config is on PATH and that dir has initdb, else the highest version under /usr/lib/postgresql/*/bin, else the dir of `initdb` on PATH. The error says to install the PostgreSQL server package (e.g. apt-get install postgresql) when none is found.
@@ -146,6 +172,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("pglocal: Options.Dir is empty")
 	}
+	if opts.TLS != nil {
+		if err := opts.TLS.validate(); err != nil {
+			return nil, err
+		}
+	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("pglocal: data directory %s: %w", opts.Dir, err)
@@ -207,6 +238,14 @@ func start(ctx context.Context, opts Options, binDir, dir string, port int, cred
 		"-p", strconv.Itoa(port),
 		"-k", sockDir,
 		"-c", "listen_addresses=127.0.0.1",
+	}
+	if opts.TLS != nil {
+		tlsArgs, err := writeTLSFiles(sockDir, *opts.TLS, cred)
+		if err != nil {
+			os.RemoveAll(sockDir)
+			return nil, false, err
+		}
+		args = append(args, tlsArgs...)
 	}
 	if opts.Fast {
 		args = append(args,
@@ -283,6 +322,14 @@ func (c *Cluster) waitReady(ctx context.Context) (portTaken bool, err error) {
 // URL returns a connection URL for database db as the superuser, e.g. postgres://postgres@127.0.0.1:PORT/db?sslmode=disable
 func (c *Cluster) URL(db string) string {
 	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", superuser, c.port, url.PathEscape(db))
+}
+
+// TLSURL returns a connection URL for database db as the superuser over
+// TLS, verifying the server against the PEM CA file caFile:
+// postgres://postgres@127.0.0.1:PORT/db?sslmode=verify-full&sslrootcert=CAFILE.
+// The server's certificate must name 127.0.0.1.
+func (c *Cluster) TLSURL(db, caFile string) string {
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=verify-full&sslrootcert=%s", superuser, c.port, url.PathEscape(db), strings.ReplaceAll(url.QueryEscape(caFile), "+", "%20"))
 }
 
 // Port returns the TCP port.
@@ -468,7 +515,81 @@ func isPostgresProcess(pid int) bool {
 	return strings.HasPrefix(name, "postgres") || strings.HasPrefix(name, "postmaster")
 }
 
-// makeSocketDir creates a short, fresh directory for the server's unix socket.
+// validate reports what is missing from t.
+func (t TLS) validate() error {
+	if t.CertFile == "" || t.KeyFile == "" {
+		return errors.New("pglocal: TLS needs both CertFile and KeyFile")
+	}
+	if t.ClientCert && t.CAFile == "" {
+		return errors.New("pglocal: TLS.ClientCert needs CAFile")
+	}
+	return nil
+}
+
+// writeTLSFiles copies the TLS files into runDir for the server's user and
+// returns the server arguments that use them (and the generated
+// pg_hba.conf, with Only or ClientCert).
+func writeTLSFiles(runDir string, t TLS, cred *syscall.Credential) ([]string, error) {
+	copyFile := func(src, name string) (string, error) {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return "", fmt.Errorf("pglocal: TLS file: %w", err)
+		}
+		dst := filepath.Join(runDir, name)
+		if err := writeOwned(dst, data, cred); err != nil {
+			return "", err
+		}
+		return dst, nil
+	}
+	cert, err := copyFile(t.CertFile, "server.crt")
+	if err != nil {
+		return nil, err
+	}
+	key, err := copyFile(t.KeyFile, "server.key")
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-c", "ssl=on", "-c", "ssl_cert_file=" + cert, "-c", "ssl_key_file=" + key}
+	if t.CAFile != "" {
+		ca, err := copyFile(t.CAFile, "root.crt")
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "-c", "ssl_ca_file="+ca)
+	}
+	if t.Only || t.ClientCert {
+		opt := ""
+		if t.ClientCert {
+			opt = " clientcert=verify-ca"
+		}
+		hba := "# Generated by pglocal: TLS only on TCP.\n" +
+			"local all all trust\n" +
+			"hostssl all all 127.0.0.1/32 trust" + opt + "\n" +
+			"hostssl all all ::1/128 trust" + opt + "\n"
+		path := filepath.Join(runDir, "pg_hba.conf")
+		if err := writeOwned(path, []byte(hba), cred); err != nil {
+			return nil, err
+		}
+		args = append(args, "-c", "hba_file="+path)
+	}
+	return args, nil
+}
+
+// writeOwned writes a file of mode 0600 owned by the server's user.
+func writeOwned(path string, data []byte, cred *syscall.Credential) error {
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return fmt.Errorf("pglocal: %w", err)
+	}
+	if cred != nil {
+		if err := os.Chown(path, int(cred.Uid), int(cred.Gid)); err != nil {
+			return fmt.Errorf("pglocal: chown %s to %s: %w", path, serverUser, err)
+		}
+	}
+	return nil
+}
+
+// makeSocketDir creates a short, fresh directory for the server's unix
+// socket (and its TLS files, see writeTLSFiles).
 func makeSocketDir(cred *syscall.Credential) (string, error) {
 	base := os.TempDir()
 	if len(base) > 40 {

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/taylordash/taylordash/internal/childproc/childproctest"
+	"github.com/taylordash/taylordash/internal/testcerts"
 )
 
 // newDataDir returns a fresh directory for a cluster. It is made with
@@ -233,5 +234,55 @@ func TestDieWithParent(t *testing.T) {
 	childproctest.KillParent(t, parent, pid, 20*time.Second)
 	if _, err := os.Stat(filepath.Join(dir, "postmaster.pid")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("postmaster.pid still present after the server's shutdown (err %v)", err)
+	}
+}
+
+// TLS: the server speaks TLS with the given certificate; with Only, a
+// plaintext TCP connection is refused; with ClientCert, one without a
+// client certificate is.
+func TestTLS(t *testing.T) {
+	files := t.TempDir() // read by this process, copied for the server
+	ca := testcerts.NewCA(t, "pglocal test CA")
+	caFile := ca.WriteFile(t, files)
+	certFile, keyFile := ca.Issue(t, "127.0.0.1", "localhost").WriteFiles(t, files, "server")
+	clientCert, clientKey := ca.IssueClient(t, "postgres").WriteFiles(t, files, "client")
+
+	c := startCluster(t, Options{Dir: newDataDir(t), Fast: true, DieWithParent: true, TLS: &TLS{CertFile: certFile, KeyFile: keyFile, CAFile: caFile, Only: true}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, c.TLSURL("postgres", caFile))
+	if err != nil {
+		t.Fatalf("connect over TLS: %v", err)
+	}
+	var ssl bool
+	var version string
+	if err := conn.QueryRow(ctx, "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()").Scan(&ssl, &version); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	if !ssl || !strings.HasPrefix(version, "TLS") {
+		t.Fatalf("pg_stat_ssl: ssl=%v version=%q", ssl, version)
+	}
+	if conn, err := pgx.Connect(ctx, c.URL("postgres")); err == nil {
+		conn.Close(ctx)
+		t.Fatal("a plaintext connection was accepted with Only")
+	} else if !strings.Contains(err.Error(), "no encryption") {
+		t.Errorf("plaintext refused with %v, want pg_hba's no encryption", err)
+	}
+	stopCluster(t, c)
+
+	c = startCluster(t, Options{Dir: newDataDir(t), Fast: true, DieWithParent: true, TLS: &TLS{CertFile: certFile, KeyFile: keyFile, CAFile: caFile, ClientCert: true}})
+	if conn, err := pgx.Connect(ctx, c.TLSURL("postgres", caFile)); err == nil {
+		conn.Close(ctx)
+		t.Fatal("a connection without a client certificate was accepted with ClientCert")
+	}
+	conn, err = pgx.Connect(ctx, c.TLSURL("postgres", caFile)+"&sslcert="+clientCert+"&sslkey="+clientKey)
+	if err != nil {
+		t.Fatalf("connect with a client certificate: %v", err)
+	}
+	conn.Close(ctx)
+
+	if _, err := Start(ctx, Options{Dir: newDataDir(t), TLS: &TLS{CertFile: certFile}}); err == nil || !strings.Contains(err.Error(), "KeyFile") {
+		t.Errorf("Start with a certificate and no key: %v", err)
 	}
 }
