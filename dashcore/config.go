@@ -25,6 +25,12 @@ type Config struct {
 	// AllowUnknownEnv turns unknown TAYLORDASH_ variables from an error
 	// into nothing. It is read before anything else.
 	AllowUnknownEnv bool `env:"ALLOW_UNKNOWN_ENV"`
+	// RequireTLS makes every link that leaves the machine without verified
+	// TLS (a plaintext or unverified database, broker or exporter
+	// connection, an HTTP listener on a non-loopback address without TLS)
+	// stop the application from starting, instead of logging a warning.
+	// See [TLSPolicy].
+	RequireTLS bool `env:"REQUIRE_TLS"`
 	// Log configures the process logger.
 	Log LogConfig `envPrefix:"LOG_"`
 	// HTTP configures the HTTP server.
@@ -75,6 +81,22 @@ type HTTPConfig struct {
 	CORSMaxAge time.Duration `env:"CORS_MAX_AGE"`
 	// HealthTimeout bounds each readiness check.
 	HealthTimeout time.Duration `env:"HEALTH_TIMEOUT"`
+}
+
+// Endpoints returns the HTTP listener as the [TLSPolicy] sees it:
+// plaintext unless a certificate is configured.
+func (c HTTPConfig) Endpoints() []Endpoint {
+	e := Endpoint{
+		Name:      "HTTP listener",
+		Setting:   EnvPrefix + "HTTP_ADDR",
+		Address:   c.Addr,
+		Transport: Plaintext,
+		Fix:       "set TAYLORDASH_HTTP_TLS_CERT_FILE and TAYLORDASH_HTTP_TLS_KEY_FILE, or listen on 127.0.0.1 behind a proxy that terminates TLS",
+	}
+	if c.TLSCertFile != "" {
+		e.Transport = TLSVerified
+	}
+	return []Endpoint{e}
 }
 
 // DefaultConfig returns the configuration used when no variable is set.

@@ -86,6 +86,22 @@
 // once) and, in Stop, stops accepting, lets requests in flight finish
 // within TAYLORDASH_HTTP_DRAIN_TIMEOUT, then cuts the rest.
 //
+// # TLS
+//
+// With TAYLORDASH_HTTP_TLS_CERT_FILE and TAYLORDASH_HTTP_TLS_KEY_FILE the
+// [Server] speaks HTTPS (TLS 1.2 or later). A renewed pair written over the
+// files is served from the next handshake on, without a restart: the files
+// are looked at (stat) once a second at most; a pair that does not load is
+// logged once per change and the previous one kept.
+//
+// [TLSPolicy] is the one rule for links: each module that opens a
+// connection describes it as an [Endpoint] (address, setting, [Transport])
+// and calls [TLSPolicy.Check]. A link that leaves the machine (see
+// [IsLoopback]) without verified TLS is logged as a warning, or, with
+// TAYLORDASH_REQUIRE_TLS (Config.RequireTLS), refused with an
+// [*InsecureLinkError] that stops the application before it starts.
+// [Module] provides the policy and checks the HTTP listener with it.
+//
 // # Errors
 //
 // Domain code returns errors that wrap a [Kind], such as [ErrNotFound] or

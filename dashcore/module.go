@@ -1,6 +1,7 @@
 package dashcore
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"reflect"
@@ -15,7 +16,9 @@ import (
 // configuration, the *slog.Logger, the HTTP server with its huma API,
 // health endpoints and middleware chain. Other modules contribute with
 // [AsRoutes], [AsHealthCheck], [AsMiddleware], [AsLogHandlerWrapper] and
-// [ProvideConfig].
+// [ProvideConfig]. It provides the [*TLSPolicy] (TAYLORDASH_REQUIRE_TLS)
+// that modules opening connections check their links with, and checks the
+// HTTP listener with it.
 var Module = fx.Module("dashcore",
 	ProvideConfig[Config](),
 	fx.Provide(
@@ -25,6 +28,7 @@ var Module = fx.Module("dashcore",
 			return WrapLogger(loggerFromEnv(p.Env, os.Stderr), p.Wrappers)
 		},
 		newModuleServer,
+		func(c Config, log *slog.Logger) *TLSPolicy { return NewTLSPolicy(c.RequireTLS, log) },
 	),
 	fx.Invoke(func(*Server) {}),
 )
@@ -182,9 +186,13 @@ type serverParams struct {
 	Middleware []Middleware  `group:"dashcore.middleware"`
 	Lifecycle  fx.Lifecycle
 	Shutdowner fx.Shutdowner
+	TLSPolicy  *TLSPolicy
 }
 
 func newModuleServer(p serverParams) (*Server, error) {
+	if err := p.TLSPolicy.Check(p.Config.HTTP.Endpoints()...); err != nil {
+		return nil, fmt.Errorf("dashcore: %w", err)
+	}
 	h, _, err := NewHandler(HandlerOptions{
 		Config:      p.Config.HTTP,
 		ServiceName: p.Config.ServiceName,

@@ -23,7 +23,8 @@ func New(opts ...fx.Option) *fx.App {
 // Config.StartTimeout, serves until ctx ends, SIGINT or SIGTERM arrives, or
 // a module asks fx to shut down, then stops it within Config.StopTimeout.
 // A configuration error is returned as the *ConfigError itself (one
-// readable message listing every bad variable), not wrapped in fx's graph
+// readable message listing every bad variable), and a refusal of the TLS
+// policy as the *InsecureLinkError itself, not wrapped in fx's graph
 // errors. Run is what a main function calls:
 //
 //	func run() error { return dashcore.Run(context.Background(), dashcore.Module, store.Module) }
@@ -82,6 +83,10 @@ func readable(err error) error {
 	var ce *ConfigError
 	if errors.As(err, &ce) {
 		return ce
+	}
+	var le *InsecureLinkError
+	if errors.As(err, &le) {
+		return le
 	}
 	return err
 }

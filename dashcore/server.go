@@ -11,9 +11,11 @@ import (
 	"sync"
 )
 
-// Server is the HTTP server. Start listens synchronously (a taken port
-// fails at once) and serves in a goroutine that Stop waits for; Stop drains
-// in-flight requests within HTTPConfig.DrainTimeout, then cuts the rest.
+// Server is the HTTP server, over TLS when HTTPConfig.TLSCertFile is set
+// (reloaded when the files change). Start listens synchronously (a taken
+// port fails at once) and serves in a goroutine that Stop waits for; Stop
+// drains in-flight requests within HTTPConfig.DrainTimeout, then cuts the
+// rest.
 // Start and Stop may each be called once; a second Stop is a no-op.
 type Server struct {
 	cfg     HTTPConfig
@@ -48,7 +50,10 @@ func NewServer(cfg HTTPConfig, h http.Handler, log *slog.Logger) *Server {
 }
 
 // Start listens on the configured address and serves in the background.
-// It loads the TLS key pair first when one is configured.
+// It loads the TLS key pair first when one is configured; a renewed pair
+// written to the same files is served from the next handshake on (the
+// files are looked at once a second at most), without a restart, and an
+// invalid one is logged and ignored, the previous pair still served.
 func (s *Server) Start(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -57,11 +62,11 @@ func (s *Server) Start(context.Context) error {
 	}
 	tlsOn := s.cfg.TLSCertFile != ""
 	if tlsOn {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+		r, err := newCertReloader(s.cfg.TLSCertFile, s.cfg.TLSKeyFile, s.log)
 		if err != nil {
-			return fmt.Errorf("dashcore: load TLS key pair %s, %s: %w (check TAYLORDASH_HTTP_TLS_CERT_FILE and TAYLORDASH_HTTP_TLS_KEY_FILE)", s.cfg.TLSCertFile, s.cfg.TLSKeyFile, err)
+			return err
 		}
-		s.srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		s.srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.GetCertificate}
 	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
