@@ -2,10 +2,13 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -31,7 +34,7 @@ func New(cfg Config) (*DB, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("store: invalid config: %w", err)
 	}
-	pc, err := pgxpool.ParseConfig(cfg.URL)
+	pc, err := pgxpool.ParseConfig(cfg.connString())
 	if err != nil { // unreachable after Validate, kept for safety
 		return nil, fmt.Errorf("store: parse URL: %s", redactParseError(err))
 	}
@@ -111,6 +114,9 @@ func (db *DB) WaitReady(ctx context.Context) error {
 // permanentHint returns what to do about errors that retrying cannot fix,
 // or "" for errors worth retrying.
 func permanentHint(err error) string {
+	if hint := tlsHint(err); hint != "" {
+		return hint
+	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return ""
@@ -119,9 +125,41 @@ func permanentHint(err error) string {
 	case "3D000":
 		return "create the database (createdb) or fix the database name in TAYLORDASH_DATABASE_URL"
 	case "28P01", "28000":
+		if strings.Contains(pe.Message, "client certificate") {
+			return "the server requires a client certificate its CA signed: set TAYLORDASH_DATABASE_CERT_FILE and TAYLORDASH_DATABASE_KEY_FILE (or sslcert and sslkey in TAYLORDASH_DATABASE_URL)"
+		}
+		if strings.Contains(pe.Message, "no encryption") {
+			return "the server accepts this connection only over TLS (hostssl in pg_hba.conf): add sslmode=verify-full to TAYLORDASH_DATABASE_URL and set TAYLORDASH_DATABASE_CA_FILE"
+		}
 		return "fix the user or password in TAYLORDASH_DATABASE_URL, or the server's pg_hba.conf"
 	case "42501":
 		return "grant the user CONNECT on the database"
+	}
+	return ""
+}
+
+// tlsHint returns what to check when err is a TLS failure that retrying
+// cannot fix, or "".
+func tlsHint(err error) string {
+	var (
+		verr    *tls.CertificateVerificationError
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &unknown):
+		return "the server's certificate is not signed by a trusted CA: check that TAYLORDASH_DATABASE_CA_FILE (or sslrootcert in TAYLORDASH_DATABASE_URL) holds the CA that signed it"
+	case errors.As(err, &host):
+		return "the server's certificate does not name the host of TAYLORDASH_DATABASE_URL: connect by a name the certificate holds, or reissue it with this host"
+	case errors.As(err, &invalid):
+		return "the server's certificate is not valid (expired, not yet valid, or not for a server): renew it"
+	case errors.As(err, &verr):
+		return "the server's certificate does not verify: check TAYLORDASH_DATABASE_CA_FILE and the server's certificate"
+	case strings.Contains(err.Error(), "remote error: tls"):
+		return "the server refused the TLS handshake: check the client certificate (TAYLORDASH_DATABASE_CERT_FILE, TAYLORDASH_DATABASE_KEY_FILE) and the server's ssl settings"
+	case strings.Contains(err.Error(), "server refused TLS connection"):
+		return "the server does not speak TLS: turn ssl on in its postgresql.conf, or change sslmode in TAYLORDASH_DATABASE_URL"
 	}
 	return ""
 }

@@ -36,6 +36,24 @@
 // retryable. [DB.Check] is the readiness check: a round trip on a pooled
 // connection.
 //
+// # TLS
+//
+// The URL takes libpq's TLS parameters (sslmode, sslrootcert, sslcert,
+// sslkey); [Config.CAFile], [Config.CertFile] and [Config.KeyFile]
+// (TAYLORDASH_DATABASE_CA_FILE, _CERT_FILE, _KEY_FILE) set the same three
+// files apart from the URL, winning over it, and a CAFile with no sslmode
+// in the URL means sslmode=verify-full. Both end in one connection string,
+// parsed once by pgx:
+//
+//	store.Config{URL: "postgres://app:secret@db.internal:5432/app", CAFile: "/etc/taylordash/db-ca.pem"}
+//
+// A certificate problem fails [DB.WaitReady] at once, naming host:port and
+// what to check (the CA file, the host name, the client certificate).
+// [Config.Endpoints] describes the server addresses for a
+// dashcore.TLSPolicy; [Module] checks them with the application's policy,
+// which warns about a link that leaves the machine without verified TLS,
+// or refuses it with TAYLORDASH_REQUIRE_TLS. See docs/operations.md.
+//
 // # Transactions and nesting
 //
 // [Tx] runs a function in a transaction: it commits when the function

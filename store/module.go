@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"log/slog"
 
@@ -13,7 +14,10 @@ import (
 
 // Module provides *DB from the TAYLORDASH_DATABASE_* configuration. On
 // start it waits for the server, then applies every module's migrations
-// (unless SkipMigrations); on stop it closes the pool. It contributes the
+// (unless SkipMigrations); on stop it closes the pool. The database's
+// address is checked with the application's dashcore.TLSPolicy, if any:
+// a link that leaves the machine without verified TLS is warned about, or
+// refused with TAYLORDASH_REQUIRE_TLS. It contributes the
 // "database" readiness check, and "database_pool", an optional check that
 // fails while the pool is saturated (see CheckPool).
 var Module = fx.Module("store",
@@ -46,9 +50,10 @@ func AsMigrations(namespace string, fsys fs.FS, dependsOn ...string) fx.Option {
 type moduleParams struct {
 	fx.In
 	Config     Config
-	Logger     *slog.Logger    `optional:"true"`
-	Tracer     pgx.QueryTracer `optional:"true"`
-	Migrations []Migrations    `group:"store.migrations"`
+	Logger     *slog.Logger        `optional:"true"`
+	Tracer     pgx.QueryTracer     `optional:"true"`
+	Migrations []Migrations        `group:"store.migrations"`
+	TLSPolicy  *dashcore.TLSPolicy `optional:"true"`
 	Lifecycle  fx.Lifecycle
 }
 
@@ -63,6 +68,10 @@ func newModuleDB(p moduleParams) (*DB, error) {
 	db, err := New(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if err := p.TLSPolicy.Check(cfg.Endpoints()...); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	p.Lifecycle.Append(fx.Hook{
 		// fx runs OnStop only for hooks whose OnStart succeeded: a failed
