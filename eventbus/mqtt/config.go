@@ -255,6 +255,28 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Endpoints returns the broker's address as the dashcore.TLSPolicy sees
+// it: verified TLS with ssl://, tls:// or mqtts:// (the broker is always
+// verified, against CAFile or the system's roots), plaintext otherwise. It
+// returns nil for a URL that does not parse (Validate reports it).
+func (c Config) Endpoints() []dashcore.Endpoint {
+	u, err := parseURL(c.URL)
+	if err != nil {
+		return nil
+	}
+	e := dashcore.Endpoint{
+		Name:      "MQTT broker",
+		Setting:   dashcore.EnvPrefix + "MQTT_URL",
+		Address:   u.Host,
+		Transport: dashcore.Plaintext,
+		Fix:       "use ssl://host:8883 and set TAYLORDASH_MQTT_CA_FILE to the CA that signed the broker's certificate",
+	}
+	if u.Scheme == "ssl" {
+		e.Transport, e.Fix = dashcore.TLSVerified, ""
+	}
+	return []dashcore.Endpoint{e}
+}
+
 // parseURL parses a broker URL, normalising its scheme to tcp or ssl and
 // adding the default port.
 func parseURL(raw string) (*url.URL, error) {

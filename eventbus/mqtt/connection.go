@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -170,6 +171,9 @@ func (k *connection) run(ctx context.Context) {
 			k.set(nil, err)
 			wait := backoff(failures, k.c.cfg.MaxReconnectInterval)
 			attrs := []any{slog.String("error", err.Error()), slog.Int("attempt", failures), slog.Duration("retry_in", wait)}
+			if hint := tlsHint(err); hint != "" {
+				attrs = append(attrs, slog.String("fix", hint))
+			}
 			switch {
 			case failures == 1, failures%10 == 0:
 				log.Warn("mqtt: cannot connect to the broker; retrying", attrs...)
@@ -227,6 +231,26 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// tlsHint says what to check when err is a TLS failure, or "". paho
+// flattens the errors of a connection attempt into text, hence the
+// matching on it.
+func tlsHint(err error) string {
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "signed by unknown authority"):
+		return "the broker's certificate is not signed by a trusted CA: check that TAYLORDASH_MQTT_CA_FILE holds the CA that signed it"
+	case strings.Contains(s, "certificate is valid for"), strings.Contains(s, "doesn't contain any IP SANs"):
+		return "the broker's certificate does not name the host of TAYLORDASH_MQTT_URL: connect by a name the certificate holds, or reissue it with this host"
+	case strings.Contains(s, "has expired or is not yet valid"):
+		return "the broker's certificate has expired or is not yet valid: renew it"
+	case strings.Contains(s, "tls: certificate required"), strings.Contains(s, "tls: bad certificate"), strings.Contains(s, "tls: unknown certificate authority"):
+		return "the broker wants a client certificate signed by its CA: check TAYLORDASH_MQTT_CERT_FILE and TAYLORDASH_MQTT_KEY_FILE"
+	case strings.Contains(s, "first record does not look like a TLS handshake"):
+		return "the broker's port does not speak TLS: use the TLS listener's port (8883 by convention), or tcp://"
+	}
+	return ""
 }
 
 func errString(err error) string {

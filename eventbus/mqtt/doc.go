@@ -196,6 +196,11 @@
 // for the URL's host name. CertFile and KeyFile add a client certificate.
 // Username and Password (or user:password in the URL) authenticate with
 // the broker; neither appears in errors or logs.
+// A failed TLS attempt is logged with a "fix" attribute saying what to
+// check. [Config.Endpoints] describes the broker's address for a
+// dashcore.TLSPolicy, and [Module] checks it with the application's
+// policy: a tcp:// URL to another machine is warned about, or refused with
+// TAYLORDASH_REQUIRE_TLS.
 //
 // # Observability
 //

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"go.opentelemetry.io/otel/metric"
@@ -17,7 +18,9 @@ import (
 // and the "mqtt" readiness check. The client starts connecting when the
 // application starts (without waiting: see [Client.Start]) and stops with
 // it. A *slog.Logger, a metric.MeterProvider and a trace.TracerProvider in
-// the graph are used when present.
+// the graph are used when present; so is a *dashcore.TLSPolicy, which
+// warns about a plaintext broker URL to another machine, or refuses it
+// with TAYLORDASH_REQUIRE_TLS.
 var Module = fx.Module("eventbus.mqtt",
 	dashcore.ProvideConfig[Config](),
 	fx.Provide(
@@ -34,6 +37,7 @@ type moduleParams struct {
 	Logger         *slog.Logger         `optional:"true"`
 	MeterProvider  metric.MeterProvider `optional:"true"`
 	TracerProvider trace.TracerProvider `optional:"true"`
+	TLSPolicy      *dashcore.TLSPolicy  `optional:"true"`
 	Lifecycle      fx.Lifecycle
 }
 
@@ -52,6 +56,9 @@ func newModuleClient(p moduleParams) (*Client, error) {
 	c, err := New(cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	if err := p.TLSPolicy.Check(cfg.Endpoints()...); err != nil {
+		return nil, fmt.Errorf("mqtt: %w", err)
 	}
 	p.Lifecycle.Append(fx.StartStopHook(c.Start, c.Stop))
 	return c, nil

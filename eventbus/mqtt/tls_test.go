@@ -1,98 +1,58 @@
 package mqtt_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
+	"context"
+	"errors"
 	"fmt"
-	"math/big"
-	"net"
+	"log/slog"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/fx"
+
+	"github.com/taylordash/taylordash/dashcore"
 	"github.com/taylordash/taylordash/eventbus/mqtt"
-	"github.com/taylordash/taylordash/internal/childproc"
+	"github.com/taylordash/taylordash/internal/mosquittolocal"
+	"github.com/taylordash/taylordash/internal/testcerts"
+	"github.com/taylordash/taylordash/testkit"
 )
 
-// testCA is a certificate authority made for a test.
-type testCA struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	certPEM []byte
-}
-
-func newCA(t *testing.T, name string) *testCA {
+// tlsBroker starts a private Mosquitto with a TLS listener using a
+// certificate for 127.0.0.1 from ca (client certificates of ca required
+// when requireCert), and returns it with the CA file.
+func tlsBroker(t *testing.T, ca *testcerts.CA, requireCert bool) (*mosquittolocal.Broker, string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dir := t.TempDir()
+	caFile := ca.WriteFile(t, dir)
+	certFile, keyFile := ca.Issue(t, "127.0.0.1", "localhost").WriteFiles(t, dir, "server")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := mosquittolocal.Start(ctx, mosquittolocal.Options{DieWithParent: true, TLS: &mosquittolocal.TLS{
+		CertFile: certFile, KeyFile: keyFile, CAFile: caFile, RequireCertificate: requireCert,
+	}})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("start a private mosquitto (the mosquitto package is needed for this test): %v", err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue returns a PEM certificate and key for 127.0.0.1, signed by ca.
-func (ca *testCA) issue(t *testing.T) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := b.Stop(ctx); err != nil {
+			t.Logf("stop mosquitto: %v", err)
+		}
+	})
+	return b, caFile
 }
 
 // TLS: the client verifies the broker against CAFile; a broker signed by
 // another authority is refused with an error that names the broker and the
 // certificate problem.
 func TestTLS(t *testing.T) {
-	ca := newCA(t, "taylordash test CA")
-	certPEM, keyPEM := ca.issue(t)
-	port, err := childproc.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A second listener, with TLS: mosquittolocal generates the first.
-	broker := privateBroker(t, fmt.Sprintf("listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\n",
-		port, writeFile(t, "server.pem", certPEM), writeFile(t, "server.key", keyPEM)), "")
-	_ = broker
+	ca := testcerts.NewCA(t, "taylordash test CA")
+	broker, caFile := tlsBroker(t, ca, false)
+	port := broker.TLSPort()
 	ctx := testContext(t, 30*time.Second)
-	caFile := writeFile(t, "ca.pem", ca.certPEM)
 	for _, scheme := range []string{"ssl", "mqtts", "tls"} {
 		url := fmt.Sprintf("%s://127.0.0.1:%d", scheme, port)
 		c := startClient(t, mqtt.Config{URL: url, ClientID: uniqueID(t, scheme), CAFile: caFile, CleanSession: true})
@@ -105,9 +65,17 @@ func TestTLS(t *testing.T) {
 		}
 	}
 
-	other := writeFile(t, "other-ca.pem", newCA(t, "another CA").certPEM)
+	other := testcerts.NewCA(t, "another CA").WriteFile(t, t.TempDir())
 	url := fmt.Sprintf("ssl://127.0.0.1:%d", port)
-	c := newClient(t, mqtt.Config{URL: url, ClientID: uniqueID(t, "wrong-ca"), CAFile: other})
+	var logs testkit.LogCapture
+	c, err := mqtt.New(mqtt.Config{URL: url, ClientID: uniqueID(t, "wrong-ca"), CAFile: other, ConnectTimeout: 5 * time.Second, MaxReconnectInterval: time.Second}, logs.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop(context.Background())
 	err = failedAttempt(t, c)
 	for _, want := range []string{fmt.Sprintf("127.0.0.1:%d", port), "certificate signed by unknown authority"} {
 		if !strings.Contains(err.Error(), want) {
@@ -115,6 +83,90 @@ func TestTLS(t *testing.T) {
 		}
 	}
 	t.Logf("wrong CA: %v", err)
+	// The log says what to check.
+	waitFor(t, "the failed attempt is logged", func() bool {
+		return strings.Contains(logs.String(), "check that TAYLORDASH_MQTT_CA_FILE holds the CA that signed it")
+	})
+}
+
+// A broker that requires client certificates: CertFile and KeyFile
+// connect; without them the broker refuses.
+func TestTLSClientCertificate(t *testing.T) {
+	ca := testcerts.NewCA(t, "taylordash test CA")
+	broker, caFile := tlsBroker(t, ca, true)
+	certFile, keyFile := ca.IssueClient(t, "svc").WriteFiles(t, t.TempDir(), "client")
+	ctx := testContext(t, 30*time.Second)
+	c := startClient(t, mqtt.Config{URL: broker.TLSURL(), ClientID: uniqueID(t, "cert"), CAFile: caFile, CertFile: certFile, KeyFile: keyFile, CleanSession: true})
+	ch := subscribe(t, ctx, c, "tls/cert")
+	if err := c.Publish(ctx, "tls/cert", []byte("signed")); err != nil {
+		t.Fatal(err)
+	}
+	if m := receive(t, ch, 10*time.Second); string(m.Payload) != "signed" {
+		t.Fatalf("received %q", m.Payload)
+	}
+
+	var logs testkit.LogCapture
+	anon, err := mqtt.New(mqtt.Config{URL: broker.TLSURL(), ClientID: uniqueID(t, "anon"), CAFile: caFile, ConnectTimeout: 5 * time.Second, MaxReconnectInterval: time.Second}, logs.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := anon.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer anon.Stop(context.Background())
+	err = failedAttempt(t, anon)
+	waitFor(t, "the failed attempt is logged", func() bool {
+		return strings.Contains(logs.String(), "check TAYLORDASH_MQTT_CERT_FILE and TAYLORDASH_MQTT_KEY_FILE")
+	})
+	t.Logf("without a client certificate: %v", err)
+	if !strings.Contains(err.Error(), strings.TrimPrefix(broker.TLSURL(), "ssl://")) {
+		t.Errorf("the error does not name the broker: %v", err)
+	}
+}
+
+// The module checks the broker link with the TLS policy: a plaintext URL
+// to another machine is warned about, and refused with
+// TAYLORDASH_REQUIRE_TLS, naming the setting and the broker but not the
+// password; TLS or loopback pass.
+func TestModuleTLSPolicy(t *testing.T) {
+	build := func(logs *testkit.LogCapture, env map[string]string) *fx.App {
+		env["TAYLORDASH_HTTP_ADDR"] = "127.0.0.1:0"
+		return fx.New(dashcore.Module, mqtt.Module, dashcore.WithEnv(env), fx.NopLogger,
+			fx.Decorate(func() *slog.Logger { return logs.Logger() }))
+	}
+	const plaintext = "tcp://svc:s3cret-pw@broker.example.com:1883"
+
+	var logs testkit.LogCapture
+	if err := build(&logs, map[string]string{"TAYLORDASH_MQTT_URL": plaintext}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), `"link":"MQTT broker","address":"broker.example.com:1883","transport":"plaintext","setting":"TAYLORDASH_MQTT_URL"`) {
+		t.Errorf("no warning about the plaintext broker:\n%s", logs.String())
+	}
+
+	err := build(&testkit.LogCapture{}, map[string]string{"TAYLORDASH_MQTT_URL": plaintext, "TAYLORDASH_REQUIRE_TLS": "true"}).Err()
+	var le *dashcore.InsecureLinkError
+	if !errors.As(err, &le) {
+		t.Fatalf("the app requiring TLS with a plaintext broker: %v", err)
+	}
+	for _, want := range []string{"TAYLORDASH_REQUIRE_TLS", "TAYLORDASH_MQTT_URL", "broker.example.com:1883", "ssl://"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the refusal does not say %q: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error()+logs.String(), "s3cret-pw") {
+		t.Errorf("the password shows: %v", err)
+	}
+
+	for _, url := range []string{"ssl://broker.example.com:8883", "tcp://127.0.0.1:1883", "mqtt://localhost"} {
+		var quiet testkit.LogCapture
+		if err := build(&quiet, map[string]string{"TAYLORDASH_MQTT_URL": url, "TAYLORDASH_REQUIRE_TLS": "true"}).Err(); err != nil {
+			t.Errorf("%s: %v", url, err)
+		}
+		if strings.Contains(quiet.String(), "non-loopback") {
+			t.Errorf("%s: a warning:\n%s", url, quiet.String())
+		}
+	}
 }
 
 // A broker that requires a password: the right one connects, a wrong one
