@@ -167,6 +167,34 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Endpoints returns the OTLP trace exporter's endpoint as the
+// dashcore.TLSPolicy sees it, or none when no spans are exported: https://
+// is verified TLS (against the system's roots), http:// plaintext.
+func (c Config) Endpoints() []dashcore.Endpoint {
+	if c.Disabled || c.TracesExporter != ExporterOTLP {
+		return nil
+	}
+	raw, setting := c.TracesEndpoint, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+	if raw == "" {
+		raw, setting = c.Endpoint, "OTEL_EXPORTER_OTLP_ENDPOINT"
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil
+	}
+	e := dashcore.Endpoint{
+		Name:      "OTLP exporter",
+		Setting:   setting,
+		Address:   u.Host,
+		Transport: dashcore.Plaintext,
+		Fix:       "use an https:// endpoint",
+	}
+	if u.Scheme == "https" {
+		e.Transport, e.Fix = dashcore.TLSVerified, ""
+	}
+	return []dashcore.Endpoint{e}
+}
+
 // ConfigFromEnv reads the OTEL_* variables from env, with defaults from
 // dashcore's configuration: serviceName (TAYLORDASH_SERVICE_NAME) unless
 // OTEL_SERVICE_NAME or the resource attributes name one, and version

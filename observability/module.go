@@ -28,6 +28,9 @@ import (
 // redacts and fans records out to the [LogSinksGroup] sinks. With
 // store.Module in the application, the pool statistics are collected too.
 // Providers are flushed and shut down on stop; nothing is set globally.
+// The OTLP endpoint is checked with the application's dashcore.TLSPolicy,
+// if any: http:// to another machine is warned about, or refused with
+// TAYLORDASH_REQUIRE_TLS.
 // It needs dashcore.Module (or a supplied dashcore.Environment).
 //
 // An optional sdktrace.SpanExporter in the graph receives every span in
@@ -81,15 +84,19 @@ func AsLogSink(f any) any {
 
 type moduleConfigParams struct {
 	fx.In
-	Env  dashcore.Environment
-	Core dashcore.Config `optional:"true"`
-	Info dashcore.Info   `optional:"true"`
+	Env       dashcore.Environment
+	Core      dashcore.Config     `optional:"true"`
+	Info      dashcore.Info       `optional:"true"`
+	TLSPolicy *dashcore.TLSPolicy `optional:"true"`
 }
 
 func newModuleConfig(p moduleConfigParams) (Config, error) {
 	cfg, err := ConfigFromEnv(p.Env, p.Core.ServiceName, p.Info.Version)
 	if err != nil {
 		return Config{}, fmt.Errorf("observability: configuration: %w", err)
+	}
+	if err := p.TLSPolicy.Check(cfg.Endpoints()...); err != nil {
+		return Config{}, fmt.Errorf("observability: %w", err)
 	}
 	return cfg, nil
 }
