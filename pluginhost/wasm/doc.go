@@ -1,0 +1,2 @@
+// Package wasm runs WebAssembly backend plugins in a sandbox.
+package wasm

@@ -1,0 +1,23 @@
+// Command alloc is a hostile test plugin whose td_alloc allocates without
+// bound, past any memory cap.
+package main
+
+import "github.com/taylordash/taylordash/pluginhost/sdk"
+
+var keep [][]byte
+
+//go:wasmexport td_alloc
+func alloc(int32) int32 {
+	for {
+		b := make([]byte, 1<<20)
+		b[0] = 1
+		keep = append(keep, b)
+	}
+}
+
+//go:wasmexport td_ping
+func ping(n int32) int32 {
+	return sdk.Serve(n, func([]byte) ([]byte, error) { return []byte("pong"), nil })
+}
+
+func main() {}
