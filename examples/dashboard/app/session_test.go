@@ -157,10 +157,11 @@ func TestCrossSiteFormPost(t *testing.T) {
 		map[string]string{"Origin": a.URL, "Cookie": cookie})
 	must(t, http.StatusForbidden, resp, body, "same origin without the CSRF token")
 
-	// The same request with a bearer token, no cookie, no CSRF token.
+	// The same request with a bearer token, no cookie, no CSRF token:
+	// works, whatever its Origin (a bearer token is never ambient).
 	bearer := a.login(t, adminUser, adminPassword)
 	resp, body = send(http.MethodPost, "/api/v1/projects", "application/json", `{"name": "with a bearer token"}`,
-		map[string]string{"Authorization": "Bearer " + bearer})
+		map[string]string{"Authorization": "Bearer " + bearer, "Origin": "https://evil.example"})
 	must(t, http.StatusCreated, resp, body, "the same request with a bearer token")
 	// The page's own request: its origin, the cookie, the CSRF token.
 	resp, body = send(http.MethodPost, "/api/v1/projects", "application/json", `{"name": "from the page"}`,
