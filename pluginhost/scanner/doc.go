@@ -1,0 +1,2 @@
+// Package scanner checks UI plugin bundles before they are installed.
+package scanner
