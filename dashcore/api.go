@@ -86,6 +86,9 @@ type HandlerOptions struct {
 	Checks []HealthCheck
 	// Middleware is the contributed middleware.
 	Middleware []Middleware
+	// Transformers are the contributed response transformers, run in
+	// Name order before dashcore's own.
+	Transformers []Transformer
 }
 
 // NewHandler builds the application's HTTP handler: a ServeMux with a huma
@@ -107,10 +110,17 @@ func NewHandler(opts HandlerOptions) (http.Handler, huma.API, error) {
 	hc := huma.DefaultConfig(info.Title, info.Version)
 	hc.Info.Description = info.Description
 	hc.CreateHooks = nil // no $schema links in bodies
-	hc.Transformers = []huma.Transformer{(&problemTransformer{log: log}).transform}
+	transformers, chain, err := transformerChain(opts.Transformers, (&problemTransformer{log: log}).transform)
+	if err != nil {
+		return nil, nil, err
+	}
+	hc.Transformers = chain
 	// The adapter sees every operation, hidden ones included (OnAddOperation
 	// sees only documented ones), and records its body limit for the router.
 	api := huma.NewAPI(hc, &muxAdapter{Adapter: humago.NewAdapter(mux, ""), limits: limits})
+	if err := setupTransformers(api, transformers); err != nil {
+		return nil, nil, err
+	}
 
 	if err := validateChecks(opts.Checks); err != nil {
 		return nil, nil, err

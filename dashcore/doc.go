@@ -133,6 +133,13 @@
 //     [HealthGroup];
 //   - [AsMiddleware]: a constructor returning [Middleware], group
 //     [MiddlewareGroup];
+//   - [AsTransformer]: a constructor returning [Transformer], a huma
+//     response transformer, group [TransformersGroup]. Contributed
+//     transformers run in Name order, before dashcore's own (which makes
+//     error bodies problems), on every response of a huma operation, not
+//     on raw handlers; Transformer.Setup runs before any operation is
+//     registered, to hook into the OpenAPI document (auth's field filter
+//     documents and checks the schemas there);
 //   - [ProvideConfig]: a config struct, loaded with every other one, group
 //     [ConfigGroup] (of [ConfigTarget]).
 //

@@ -15,10 +15,10 @@ import (
 // Module composes an application's core: the environment and typed
 // configuration, the *slog.Logger, the HTTP server with its huma API,
 // health endpoints and middleware chain. Other modules contribute with
-// [AsRoutes], [AsHealthCheck], [AsMiddleware], [AsLogHandlerWrapper] and
-// [ProvideConfig]. It provides the [*TLSPolicy] (TAYLORDASH_REQUIRE_TLS)
-// that modules opening connections check their links with, and checks the
-// HTTP listener with it.
+// [AsRoutes], [AsHealthCheck], [AsMiddleware], [AsTransformer],
+// [AsLogHandlerWrapper] and [ProvideConfig]. It provides the [*TLSPolicy]
+// (TAYLORDASH_REQUIRE_TLS) that modules opening connections check their
+// links with, and checks the HTTP listener with it.
 var Module = fx.Module("dashcore",
 	ProvideConfig[Config](),
 	fx.Provide(
@@ -38,7 +38,9 @@ const (
 	RoutesGroup     = "dashcore.routes"
 	HealthGroup     = "dashcore.health"
 	MiddlewareGroup = "dashcore.middleware"
-	ConfigGroup     = "dashcore.config"
+	// TransformersGroup collects the response [Transformer]s.
+	TransformersGroup = "dashcore.transformers"
+	ConfigGroup       = "dashcore.config"
 	// LogWrappersGroup collects the [LogHandlerWrapper]s applied around
 	// the handler of the application's *slog.Logger.
 	LogWrappersGroup = "dashcore.log_wrappers"
@@ -60,6 +62,12 @@ func AsHealthCheck(f any) any {
 // contribution to the middleware chain.
 func AsMiddleware(f any) any {
 	return fx.Annotate(f, fx.ResultTags(`group:"`+MiddlewareGroup+`"`))
+}
+
+// AsTransformer annotates a constructor returning [Transformer] as a
+// response transformer: fx.Provide(dashcore.AsTransformer(newRedactor)).
+func AsTransformer(f any) any {
+	return fx.Annotate(f, fx.ResultTags(`group:"`+TransformersGroup+`"`))
 }
 
 // AsLogHandlerWrapper annotates a constructor returning [LogHandlerWrapper]
@@ -184,9 +192,11 @@ type serverParams struct {
 	Routes     []Routes      `group:"dashcore.routes"`
 	Checks     []HealthCheck `group:"dashcore.health"`
 	Middleware []Middleware  `group:"dashcore.middleware"`
-	Lifecycle  fx.Lifecycle
-	Shutdowner fx.Shutdowner
-	TLSPolicy  *TLSPolicy
+	// Transformers is the TransformersGroup.
+	Transformers []Transformer `group:"dashcore.transformers"`
+	Lifecycle    fx.Lifecycle
+	Shutdowner   fx.Shutdowner
+	TLSPolicy    *TLSPolicy
 }
 
 func newModuleServer(p serverParams) (*Server, error) {
@@ -194,13 +204,14 @@ func newModuleServer(p serverParams) (*Server, error) {
 		return nil, fmt.Errorf("dashcore: %w", err)
 	}
 	h, _, err := NewHandler(HandlerOptions{
-		Config:      p.Config.HTTP,
-		ServiceName: p.Config.ServiceName,
-		Info:        p.Info,
-		Logger:      p.Log,
-		Routes:      p.Routes,
-		Checks:      p.Checks,
-		Middleware:  p.Middleware,
+		Config:       p.Config.HTTP,
+		ServiceName:  p.Config.ServiceName,
+		Info:         p.Info,
+		Logger:       p.Log,
+		Routes:       p.Routes,
+		Checks:       p.Checks,
+		Middleware:   p.Middleware,
+		Transformers: p.Transformers,
 	})
 	if err != nil {
 		return nil, err
