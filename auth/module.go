@@ -33,7 +33,9 @@ func AsAuthenticator(f any) any {
 // the *APIKeyAuthenticator, when an issuer is configured the
 // *JWTAuthenticator, and the *OriginPolicy of cookie-authenticated
 // requests (the API's own origin and TAYLORDASH_HTTP_CORS_ORIGINS), and
-// contributes the *Guard middleware. It uses, when
+// contributes the *Guard middleware and the *FieldFilter, which removes
+// from every response the fields tagged with PermissionTag that the
+// caller may not see. It uses, when
 // the graph has them, a persist.Adapter and a persist.Watcher for the
 // policy (authpg.Module; without them the policy is DefaultRules, in
 // memory), an APIKeyStore and a SessionStore (authpg.Module; with it, the
@@ -52,6 +54,8 @@ var Module = fx.Module("auth",
 		newModuleOrigins,
 		newModuleGuard,
 		dashcore.AsMiddleware(func(g *Guard) dashcore.Middleware { return g.Middleware() }),
+		newModuleFieldFilter,
+		dashcore.AsTransformer(func(f *FieldFilter) dashcore.Transformer { return f.Transformer() }),
 		dashcore.AsRoutes(newSecurityRoutes),
 	),
 )
@@ -200,6 +204,18 @@ type originsParams struct {
 // state, the API's own origin and the CORS origins
 // (TAYLORDASH_HTTP_CORS_ORIGINS).
 func newModuleOrigins(p originsParams) *OriginPolicy { return NewOriginPolicy(p.Core.HTTP.CORSOrigins) }
+
+type fieldFilterParams struct {
+	fx.In
+	Authorizer *Authorizer
+	Logger     *slog.Logger `optional:"true"`
+}
+
+// newModuleFieldFilter filters the response fields tagged with
+// PermissionTag by the policy of the routes.
+func newModuleFieldFilter(p fieldFilterParams) *FieldFilter {
+	return NewFieldFilter(p.Authorizer, p.Logger)
+}
 
 // newSecurityRoutes documents the security schemes, and the public
 // routes registered before it (dashcore's health probes) as public.
