@@ -43,14 +43,15 @@ type AuditEvent struct {
 	Subject string `json:"subject,omitempty"`
 	// Method is how the actor authenticated.
 	Method string `json:"method,omitempty"`
-	// IP is the client's address.
-	IP string `json:"ip,omitempty"`
+	// IP is the client's address. Responses show it only to callers
+	// allowed users:read ([PermissionTag]), as UserAgent and Details.
+	IP string `json:"ip,omitempty" permission:"users:read"`
 	// UserAgent is the client's User-Agent.
-	UserAgent string `json:"user_agent,omitempty"`
+	UserAgent string `json:"user_agent,omitempty" permission:"users:read"`
 	// RequestID is the request's X-Request-ID.
 	RequestID string `json:"request_id,omitempty"`
 	// Details holds event-specific facts (never secrets).
-	Details map[string]any `json:"details,omitempty"`
+	Details map[string]any `json:"details,omitempty" permission:"users:read"`
 }
 
 // Auditor records security events. Audit must be safe for concurrent

@@ -232,11 +232,15 @@ func compareRules(a, b Rule) int {
 		cmp.Compare(a.Domain, b.Domain), cmp.Compare(a.Resource, b.Resource), cmp.Compare(a.Action, b.Action))
 }
 
-// DefaultRules returns the default policy, the one the authpg migration
-// seeds: viewer reads projects, components, tasks, events and plugins;
-// operator inherits viewer, writes projects, components, tasks and events,
-// and reads the dead-letter queue (dlq); admin inherits operator and may
-// do anything.
+// DefaultRules returns the default policy, the one the authpg migrations
+// seed: viewer reads projects, components, tasks, events and plugins, and
+// lists users (users:list: the team directory, without emails, which need
+// users:read); operator inherits viewer, writes projects, components,
+// tasks and events, reads the dead-letter queue (dlq) and the audit log
+// (audit:read: who did what, without the client's address, user agent
+// and details, which need users:read); admin inherits operator and may do
+// anything. The response fields that need more than their route are
+// tagged with [PermissionTag] (see [FieldFilter]).
 func DefaultRules() []Rule {
 	return []Rule{
 		PermissionRule("viewer", "*", "projects", "read"),
@@ -244,11 +248,13 @@ func DefaultRules() []Rule {
 		PermissionRule("viewer", "*", "tasks", "read"),
 		PermissionRule("viewer", "*", "events", "read"),
 		PermissionRule("viewer", "*", "plugins", "read"),
+		PermissionRule("viewer", "*", "users", "list"),
 		PermissionRule("operator", "*", "projects", "write"),
 		PermissionRule("operator", "*", "components", "write"),
 		PermissionRule("operator", "*", "tasks", "write"),
 		PermissionRule("operator", "*", "events", "write"),
 		PermissionRule("operator", "*", "dlq", "read"),
+		PermissionRule("operator", "*", "audit", "read"),
 		PermissionRule("admin", "*", "*", "*"),
 		InheritRule("operator", "viewer"),
 		InheritRule("admin", "operator"),

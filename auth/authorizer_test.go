@@ -95,12 +95,15 @@ var sensitive = []string{
 
 func TestAuthorizerDefaultPolicy(t *testing.T) {
 	a, _ := newAuthorizer(t, auth.DefaultRules()...)
-	reads := []string{"projects:read", "components:read", "tasks:read", "events:read", "plugins:read"}
+	// users:list is the team directory; emails (users:read) stay admin's.
+	reads := []string{"projects:read", "components:read", "tasks:read", "events:read", "plugins:read", "users:list"}
 	writes := []string{"projects:write", "components:write", "tasks:write", "events:write"}
 
 	expect(t, a, "viewer", role("viewer"), reads,
-		slices.Concat(writes, sensitive, []string{"dlq:read", "projects:delete", "*:*"}))
-	expect(t, a, "operator", role("operator"), slices.Concat(reads, writes, []string{"dlq:read"}), sensitive)
+		slices.Concat(writes, sensitive, []string{"dlq:read", "audit:read", "events:admin", "plugins:admin", "projects:delete", "*:*"}))
+	// The operator reads the audit log; its details need users:read.
+	expect(t, a, "operator", role("operator"), slices.Concat(reads, writes, []string{"dlq:read", "audit:read"}),
+		slices.Concat(sensitive, []string{"events:admin", "plugins:admin"}))
 	expect(t, a, "admin", role("admin"), slices.Concat(reads, writes, sensitive, []string{"anything:whatever", "*:*"}), nil)
 	expect(t, a, "viewer and operator", role("viewer", "operator"), writes, sensitive)
 	expect(t, a, "unknown role", role("superuser"), nil, slices.Concat(reads, writes, sensitive))
@@ -249,7 +252,7 @@ func TestAuthorizerRulesAndRoles(t *testing.T) {
 	if want := sortedDefaultRules(); !slices.Equal(got, want) {
 		t.Errorf("Rules() =\n%v\nwant\n%v", got, want)
 	}
-	if got[0].String() != "g, admin, operator" || got[len(got)-1].String() != "p, viewer, *, tasks, read" {
+	if got[0].String() != "g, admin, operator" || got[len(got)-1].String() != "p, viewer, *, users, list" {
 		t.Errorf("Rules() runs from %q to %q", got[0], got[len(got)-1])
 	}
 	got[0].Role = "changed"

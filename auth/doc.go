@@ -85,6 +85,33 @@
 // its permission's resource ("projects"), else "public" for public
 // operations and "default" for the others.
 //
+// # Fields filtered by permission
+//
+// A route's permission says who may call it; a field of its answer may
+// need more. The field says so once, on the output type, with
+// [PermissionTag]:
+//
+//	Email string `json:"email,omitempty" permission:"users:read"`
+//
+// The [FieldFilter] (contributed by the module as a dashcore transformer,
+// [FieldFilter.Transformer]) removes from every 2xx body of a huma
+// operation each tagged field the request's principal is not allowed
+// ([Authorizer.Allowed], the routes' policy; no principal is allowed
+// nothing). It follows nested and embedded structs, pointers, slices,
+// arrays and map values, not interfaces nor types that marshal
+// themselves; it copies what it changes and never modifies the handler's
+// value; a type without tagged fields costs a map lookup. A tagged field
+// must be omittable (omitempty on a string, number, bool, pointer, slice,
+// map or interface, or omitzero), so that a removed field is absent, not
+// null: [FieldFilter.Setup] checks every schema's type as operations are
+// registered, and an invalid tag fails start-up with an error naming the
+// type and the field. It also documents each tagged property:
+// [PermissionExtension] ("x-taylordash-permission": "users:read") and the
+// sentence "Present only for callers with the permission `users:read`."
+// Raw handlers (dashcore.Routes.Handle, such as the event stream) are not
+// filtered: they must not write tagged fields, or filter with
+// [FieldFilter.Filter] themselves.
+//
 // # Principals
 //
 // A [Principal] is who the request acts as, read by handlers with
@@ -213,11 +240,13 @@
 // none: then only rules for domain "*" apply). Scoped API keys must also
 // be allowed by their Permissions ([Permission.Allows]).
 //
-// [DefaultRules] is the default policy, which authpg's migration seeds:
-// viewer reads projects, components, tasks, events and plugins; operator
-// inherits viewer, writes projects, components, tasks and events and
-// reads the dead-letter queue (dlq); admin inherits operator and may do
-// anything (users, keys, policies, audit, plugins, the dlq's writes, ...).
+// [DefaultRules] is the default policy, which authpg's migrations seed:
+// viewer reads projects, components, tasks, events and plugins and lists
+// users (users:list); operator inherits viewer, writes projects,
+// components, tasks and events and reads the dead-letter queue (dlq) and
+// the audit log (audit:read); admin inherits operator and may do anything
+// (users:read, keys, policies, plugins, events:admin, the dlq's writes,
+// ...).
 //
 // Decisions read an immutable snapshot and are cached, so they cost well
 // under a microsecond and never wait for a change. [Authorizer.AddRules]
@@ -268,7 +297,9 @@
 // when the application has an event-bus outbox, publishes each on
 // tracker/events/auth/<type> in the same transaction, without the client's
 // address, user agent or details (see authpg.PublishedAudit). A failure to audit
-// is logged and does not change the answer.
+// is logged and does not change the answer. [AuditEvent]'s IP, UserAgent
+// and Details are tagged users:read: the audit API shows them to admins,
+// not to an operator, who reads who did what (audit:read).
 //
 // # With fx
 //
@@ -277,7 +308,8 @@
 // TAYLORDASH_AUTH_RATE_LIMIT_DISABLED), [*APIKeyAuthenticator] and, with
 // an issuer, [*JWTAuthenticator] (started and stopped with the
 // application), and the [*OriginPolicy] (the CORS origins of dashcore's
-// configuration); it contributes the Guard and the security schemes. Its
+// configuration); it contributes the Guard, the [*FieldFilter] (as a
+// dashcore transformer) and the security schemes. Its
 // authenticators are, in order: API key, JWT, session (when a
 // [SessionStore] is in the graph), those contributed with
 // [AsAuthenticator], by name, and last the session cookie (with a
@@ -294,7 +326,8 @@
 // Every part is a plain constructor: [NewAuthorizer],
 // [NewAPIKeyAuthenticator], [NewJWTAuthenticator] (then Start and Stop),
 // [NewSessionAuthenticator], [NewCookieAuthenticator] (last),
-// [NewRateLimiter], [NewLoginGuard],
+// [NewRateLimiter], [NewLoginGuard], [NewFieldFilter] (its Transformer
+// goes into dashcore.HandlerOptions.Transformers),
 // [NewPasswordHasher], and [NewGuard], whose Middleware goes into
 // [dashcore.HandlerOptions].Middleware (see the package example). The
 // guard needs dashcore's router in front of it ([dashcore.NewHandler]),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/mail"
 	"slices"
 	"strings"
 	"time"
@@ -378,6 +379,21 @@ type NewUser struct {
 	Role           string
 	DefaultView    *string
 	SingleViewMode bool
+	// Email is optional ("" for none).
+	Email string
+}
+
+// checkEmail refuses an email that is not a bare address
+// (name@example.com) of at most 254 bytes; "" is none.
+func checkEmail(email string) error {
+	if email == "" {
+		return nil
+	}
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || len(email) > 254 {
+		return dashcore.NewError(dashcore.ErrInvalid, "email must be an address such as name@example.com, at most 254 bytes", nil)
+	}
+	return nil
 }
 
 // checkUsername refuses usernames that are empty, too long or odd.
@@ -416,6 +432,9 @@ func (a *Accounts) CreateUser(ctx context.Context, c Client, nu NewUser) (*User,
 	if err := a.checkRole(nu.Role); err != nil {
 		return nil, err
 	}
+	if err := checkEmail(nu.Email); err != nil {
+		return nil, err
+	}
 	if err := a.checkPassword(nu.Username, nu.Password); err != nil {
 		return nil, err
 	}
@@ -431,9 +450,9 @@ func (a *Accounts) CreateUser(ctx context.Context, c Client, nu NewUser) (*User,
 		createdBy = &c.Actor.Subject
 	}
 	rows, err := a.db.Query(ctx, `
-		INSERT INTO auth_users (username, password_hash, role, default_view, single_view_mode, created_by)
-		VALUES ($1, $2, $3, $4, $5, $6::uuid) RETURNING `+userColumns,
-		nu.Username, hash, nu.Role, nu.DefaultView, nu.SingleViewMode, createdBy)
+		INSERT INTO auth_users (username, password_hash, role, default_view, single_view_mode, created_by, email)
+		VALUES ($1, $2, $3, $4, $5, $6::uuid, nullif($7, '')) RETURNING `+userColumns,
+		nu.Username, hash, nu.Role, nu.DefaultView, nu.SingleViewMode, createdBy, nu.Email)
 	if err != nil {
 		return nil, fmt.Errorf("authpg: create user: %w", store.MapError(err))
 	}
@@ -456,10 +475,12 @@ type UserUpdate struct {
 	SingleViewMode *bool
 	IsActive       *bool
 	Password       *string
+	// Email, if set, replaces the email; "" removes it.
+	Email *string
 }
 
 func (u UserUpdate) empty() bool {
-	return u.Role == nil && u.DefaultView == nil && u.SingleViewMode == nil && u.IsActive == nil && u.Password == nil
+	return u.Role == nil && u.DefaultView == nil && u.SingleViewMode == nil && u.IsActive == nil && u.Password == nil && u.Email == nil
 }
 
 // ErrLastAdmin refuses removing, demoting or deactivating the last active
@@ -476,6 +497,11 @@ func (a *Accounts) UpdateUser(ctx context.Context, c Client, id string, up UserU
 	}
 	if up.Role != nil {
 		if err := a.checkRole(*up.Role); err != nil {
+			return nil, err
+		}
+	}
+	if up.Email != nil {
+		if err := checkEmail(*up.Email); err != nil {
 			return nil, err
 		}
 	}
@@ -522,8 +548,9 @@ func (a *Accounts) UpdateUser(ctx context.Context, c Client, id string, up UserU
 				is_active = coalesce($5, is_active),
 				password_hash = coalesce($6, password_hash),
 				password_changed_at = CASE WHEN $6::text IS NULL THEN password_changed_at ELSE now() END,
+				email = CASE WHEN $7::text IS NULL THEN email ELSE nullif($7, '') END,
 				updated_at = now()
-			WHERE id = $1::uuid RETURNING `+userColumns, id, up.Role, up.DefaultView, up.SingleViewMode, up.IsActive, hash)
+			WHERE id = $1::uuid RETURNING `+userColumns, id, up.Role, up.DefaultView, up.SingleViewMode, up.IsActive, hash, up.Email)
 		if err != nil {
 			return fmt.Errorf("authpg: update user: %w", store.MapError(err))
 		}

@@ -155,7 +155,13 @@
 //	GET    /api/v1/auth/audit             audit:read
 //
 // The original's field names are kept (LoginRequest, LoginResponse,
-// UserInfo; GET /me adds roles, kind, auth_method and domain); the login
+// UserInfo, plus an optional email; GET /me adds roles, kind, auth_method
+// and domain). Fields tagged with auth.PermissionTag are removed from the
+// answers of callers without the permission (auth.FieldFilter): a user's
+// email needs users:read (listing and getting users needs users:list, a
+// viewer's, so the directory is everyone's and the addresses admins'),
+// except in GET /me, where the caller sees its own ([Me].Email); an
+// audit row's ip, user_agent and details need users:read too. The login
 // response adds refresh_token and refresh_expires_at, and is also the
 // refresh's. With "cookie": true (a browser), the login checks the
 // request's Origin (the API's own or an allowed one, [Routes].Origins),

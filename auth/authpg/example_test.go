@@ -59,9 +59,9 @@ func Example_routes() {
 	// POST   /api/v1/auth/policies/remove   policies:write
 	// POST   /api/v1/auth/refresh           public
 	// DELETE /api/v1/auth/sessions/cleanup  users:write
-	// GET    /api/v1/auth/users             users:read
+	// GET    /api/v1/auth/users             users:list
 	// POST   /api/v1/auth/users             users:write
-	// GET    /api/v1/auth/users/{user_id}   users:read
+	// GET    /api/v1/auth/users/{user_id}   users:list
 	// PUT    /api/v1/auth/users/{user_id}   users:write
 	// DELETE /api/v1/auth/users/{user_id}   users:write
 	// security schemes: bearer X-API-Key

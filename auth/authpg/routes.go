@@ -84,10 +84,10 @@ func (rt *Routes) Register(api huma.API) {
 	}), rt.me)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "list-users", Method: http.MethodGet, Path: "/api/v1/auth/users", Tags: tags,
-		Summary: "List users", Description: "Every local user, newest first.",
+		Summary: "List users", Description: "Every local user, newest first: the team directory. Emails are shown only to callers allowed `users:read`.",
 		Errors:    guarded(),
 		Responses: exampleResponse(http.StatusOK, []*User{exampleUser}),
-	}, "users", "read"), rt.listUsers)
+	}, "users", "list"), rt.listUsers)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "create-user", Method: http.MethodPost, Path: "/api/v1/auth/users", Tags: tags,
 		Summary: "Create a user", DefaultStatus: http.StatusCreated,
@@ -96,9 +96,10 @@ func (rt *Routes) Register(api huma.API) {
 	}, "users", "write"), rt.createUser)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "get-user", Method: http.MethodGet, Path: "/api/v1/auth/users/{user_id}", Tags: tags,
-		Summary: "Get a user", Errors: guarded(http.StatusNotFound),
+		Summary: "Get a user", Description: "The email is shown only to callers allowed `users:read`.",
+		Errors:    guarded(http.StatusNotFound),
 		Responses: exampleResponse(http.StatusOK, exampleUser),
-	}, "users", "read"), rt.getUser)
+	}, "users", "list"), rt.getUser)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "update-user", Method: http.MethodPut, Path: "/api/v1/auth/users/{user_id}", Tags: tags,
 		Summary: "Update a user",
@@ -365,9 +366,11 @@ func (rt *Routes) logout(ctx context.Context, in *logoutInput) (*logoutOutput, e
 }
 
 // Me is the caller (GET /api/v1/auth/me): the original's UserInfo fields,
-// and how the caller authenticated.
+// and how the caller authenticated. Email is the caller's own, shown
+// whatever its permissions (it hides the filtered User.Email).
 type Me struct {
 	User
+	Email  string      `json:"email,omitempty" doc:"The caller's own email address, if one was given."`
 	Roles  []string    `json:"roles"`
 	Kind   auth.Kind   `json:"kind"`
 	Method auth.Method `json:"auth_method"`
@@ -387,6 +390,7 @@ func (rt *Routes) me(ctx context.Context, _ *struct{}) (*meOutput, error) {
 			return nil, dashcore.HTTPError(err)
 		}
 		me.User = *u
+		me.Email, me.User.Email = u.Email, "" // the caller's own, unfiltered
 	} else {
 		me.User = User{ID: p.Subject, Username: p.Name, IsActive: true}
 		if len(p.Roles) > 0 {
@@ -419,6 +423,7 @@ type createUserInput struct {
 		Role           string  `json:"role" example:"viewer" doc:"A role of the policy: admin, operator, viewer, or one an admin added."`
 		DefaultView    *string `json:"default_view,omitempty" maxLength:"256"`
 		SingleViewMode bool    `json:"single_view_mode,omitempty"`
+		Email          string  `json:"email,omitempty" maxLength:"254" example:"bob@example.com"`
 	}
 }
 
@@ -427,7 +432,7 @@ func (rt *Routes) createUser(ctx context.Context, in *createUserInput) (*userOut
 		return nil, dashcore.HTTPError(err)
 	}
 	u, err := rt.Accounts.CreateUser(ctx, client(ctx), NewUser{Username: in.Body.Username, Password: in.Body.Password,
-		Role: in.Body.Role, DefaultView: in.Body.DefaultView, SingleViewMode: in.Body.SingleViewMode})
+		Role: in.Body.Role, DefaultView: in.Body.DefaultView, SingleViewMode: in.Body.SingleViewMode, Email: in.Body.Email})
 	if err != nil {
 		return nil, dashcore.HTTPError(err)
 	}
@@ -454,6 +459,7 @@ type updateUserInput struct {
 		SingleViewMode *bool   `json:"single_view_mode,omitempty"`
 		IsActive       *bool   `json:"is_active,omitempty" example:"true"`
 		Password       *string `json:"password,omitempty" maxLength:"1024"`
+		Email          *string `json:"email,omitempty" maxLength:"254" doc:"A new email; empty removes it."`
 	}
 }
 
@@ -465,7 +471,7 @@ func (rt *Routes) updateUser(ctx context.Context, in *updateUserInput) (*userOut
 		}
 	}
 	u, err := rt.Accounts.UpdateUser(ctx, client(ctx), in.UserID, UserUpdate{Role: b.Role, DefaultView: b.DefaultView,
-		SingleViewMode: b.SingleViewMode, IsActive: b.IsActive, Password: b.Password})
+		SingleViewMode: b.SingleViewMode, IsActive: b.IsActive, Password: b.Password, Email: b.Email})
 	if err != nil {
 		return nil, dashcore.HTTPError(err)
 	}
@@ -657,7 +663,7 @@ func exampleRequest(body any) *huma.RequestBody {
 var (
 	exampleTime      = time.Date(2026, 1, 5, 9, 30, 0, 0, time.UTC)
 	exampleLastLogin = time.Date(2026, 1, 6, 8, 15, 0, 0, time.UTC)
-	exampleUser      = &User{ID: "6f1c2b9e-8a4d-4c1e-9b7a-2d5e8f3a1c40", Username: "alice", Role: "operator",
+	exampleUser      = &User{ID: "6f1c2b9e-8a4d-4c1e-9b7a-2d5e8f3a1c40", Username: "alice", Email: "alice@example.com", Role: "operator",
 		CreatedAt: exampleTime, LastLogin: &exampleLastLogin, IsActive: true}
 	exampleLogin = &LoginResult{UserID: exampleUser.ID, Username: "alice", Role: "operator",
 		SessionToken: "tds_q9Yz3v0bW6xK2mR8tP1cN5sH7jL4dF0aE3gU6iO9kA2", ExpiresAt: exampleLastLogin.Add(24 * time.Hour),
@@ -666,7 +672,7 @@ var (
 	exampleRefreshed    = &LoginResult{UserID: exampleUser.ID, Username: "alice", Role: "operator",
 		SessionToken: "tds_M4nB8vC2xZ6lK0jH5gF9dS3aP7oI1uY4tR8eW2qE6r", ExpiresAt: exampleLastLogin.Add(30 * time.Hour),
 		RefreshToken: "tdr_Gh7jK2lM9nB4vC6xZ1aS8dF3gH5jK0lQ2wE7rT4yU9i", RefreshExpiresAt: exampleLastLogin.Add(7 * 24 * time.Hour)}
-	exampleMe     = &Me{User: *exampleUser, Roles: []string{"operator"}, Kind: auth.KindUser, Method: auth.MethodSession}
+	exampleMe     = &Me{User: *exampleUser, Email: exampleUser.Email, Roles: []string{"operator"}, Kind: auth.KindUser, Method: auth.MethodSession}
 	exampleExpiry = time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 	exampleKey    = &auth.APIKeyRecord{ID: "k7q2mx9pl4az", Name: "ci deploy", Roles: []string{"operator"},
 		Permissions: []auth.Permission{{Resource: "projects", Action: "read"}, {Resource: "tasks", Action: "write"}},

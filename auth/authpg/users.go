@@ -13,10 +13,14 @@ import (
 	"github.com/taylordash/taylordash/store"
 )
 
-// User is a local user, as the API shows it (the original's UserInfo).
+// User is a local user, as the API shows it (the original's UserInfo,
+// plus an optional email). Email is shown only to callers allowed
+// users:read (auth.PermissionTag): a viewer, who may list users
+// (users:list) to pick an owner, sees no addresses.
 type User struct {
 	ID             string     `json:"id" doc:"The user's id (a UUID)."`
 	Username       string     `json:"username"`
+	Email          string     `json:"email,omitempty" permission:"users:read" doc:"The user's email address, if one was given."`
 	Role           string     `json:"role"`
 	DefaultView    *string    `json:"default_view"`
 	SingleViewMode bool       `json:"single_view_mode"`
@@ -28,11 +32,11 @@ type User struct {
 }
 
 // userColumns are the columns scanUser reads.
-const userColumns = `id::text, username, role, default_view, single_view_mode, created_at, last_login, is_active, password_hash`
+const userColumns = `id::text, username, coalesce(email, ''), role, default_view, single_view_mode, created_at, last_login, is_active, password_hash`
 
 func scanUser(row pgx.CollectableRow) (*User, error) {
 	var u User
-	err := row.Scan(&u.ID, &u.Username, &u.Role, &u.DefaultView, &u.SingleViewMode, &u.CreatedAt,
+	err := row.Scan(&u.ID, &u.Username, &u.Email, &u.Role, &u.DefaultView, &u.SingleViewMode, &u.CreatedAt,
 		&u.LastLogin, &u.IsActive, &u.passwordHash)
 	return &u, err
 }

@@ -115,7 +115,10 @@
 // instead of adding one. [DeadLetterStore.List], [DeadLetterStore.Count]
 // and [DeadLetterStore.Get] serve the API ([DLQFilter]: topic, reason,
 // last-failure range, replayed or not, ids; newest first, keyset pages by
-// id).
+// id). The API's dead letter ([DLQItem]) shows the raw message
+// ([DLQEnvelope] payload and payload_base64) only to callers allowed
+// events:admin (the fields carry auth.PermissionTag): dlq:read shows why
+// and when a message failed, not what it said.
 //
 // [DeadLetterStore.Replay] publishes chosen dead letters again, byte-exact
 // to their original topic, through any [eventbus.Publisher], and marks

@@ -105,25 +105,39 @@ type testEventOutput struct {
 // DLQItem is a dead letter of the API. payload keeps the original's DLQ
 // envelope: original_topic, failure_reason, failure_timestamp, payload.
 type DLQItem struct {
-	ID             int64               `json:"id"`
-	OriginalTopic  string              `json:"original_topic"`
-	FailureReason  eventbus.Reason     `json:"failure_reason"`
-	FailureDetail  string              `json:"failure_detail,omitempty"`
-	Payload        eventbus.DLQMessage `json:"payload"`
-	IdempotencyKey string              `json:"idempotency_key,omitempty"`
-	Attempts       int                 `json:"attempts"`
-	CreatedAt      time.Time           `json:"created_at"`
-	FirstFailureAt time.Time           `json:"first_failure_at"`
-	LastFailureAt  time.Time           `json:"last_failure_at"`
-	ReplayedAt     *time.Time          `json:"replayed_at,omitempty"`
-	ReplayCount    int                 `json:"replay_count"`
+	ID             int64           `json:"id"`
+	OriginalTopic  string          `json:"original_topic"`
+	FailureReason  eventbus.Reason `json:"failure_reason"`
+	FailureDetail  string          `json:"failure_detail,omitempty"`
+	Payload        DLQEnvelope     `json:"payload"`
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	Attempts       int             `json:"attempts"`
+	CreatedAt      time.Time       `json:"created_at"`
+	FirstFailureAt time.Time       `json:"first_failure_at"`
+	LastFailureAt  time.Time       `json:"last_failure_at"`
+	ReplayedAt     *time.Time      `json:"replayed_at,omitempty"`
+	ReplayCount    int             `json:"replay_count"`
+}
+
+// DLQEnvelope is the original's DLQ envelope as the API shows it: an
+// eventbus.DLQMessage whose raw payload (the message as it was received,
+// which may hold anything a publisher sent) is shown only to callers
+// allowed events:admin (auth.PermissionTag); dlq:read shows why and when
+// a message failed, not what it said.
+type DLQEnvelope struct {
+	OriginalTopic    string          `json:"original_topic"`
+	FailureReason    eventbus.Reason `json:"failure_reason"`
+	FailureDetail    string          `json:"failure_detail,omitempty"`
+	FailureTimestamp time.Time       `json:"failure_timestamp"`
+	Payload          json.RawMessage `json:"payload,omitempty" permission:"events:admin" doc:"The message, as JSON when it was JSON, else as a string when it was UTF-8."`
+	PayloadBase64    []byte          `json:"payload_base64,omitempty" permission:"events:admin" doc:"The message, when it was not UTF-8."`
 }
 
 func dlqItem(l StoredDeadLetter) DLQItem {
 	return DLQItem{
 		ID: l.ID, OriginalTopic: l.Topic, FailureReason: l.Reason, FailureDetail: l.Detail,
-		Payload: eventbus.NewDLQMessage(eventbus.DeadLetter{Topic: l.Topic, Payload: l.Payload, Reason: l.Reason,
-			Detail: l.Detail, FailedAt: l.LastFailureAt}),
+		Payload: DLQEnvelope(eventbus.NewDLQMessage(eventbus.DeadLetter{Topic: l.Topic, Payload: l.Payload, Reason: l.Reason,
+			Detail: l.Detail, FailedAt: l.LastFailureAt})),
 		IdempotencyKey: l.IdempotencyKey, Attempts: l.Attempts, CreatedAt: l.CreatedAt,
 		FirstFailureAt: l.FirstFailureAt, LastFailureAt: l.LastFailureAt, ReplayedAt: l.ReplayedAt, ReplayCount: l.ReplayCount,
 	}
@@ -519,7 +533,7 @@ var (
 	exampleEventJSON, _ = json.Marshal(exampleEvent)
 	exampleDeadLetter   = DLQItem{ID: 7, OriginalTopic: "tracker/events/sensors/reading", FailureReason: eventbus.ReasonNotJSON,
 		FailureDetail: "invalid character 'o' in literal null (expecting 'u')",
-		Payload: eventbus.DLQMessage{OriginalTopic: "tracker/events/sensors/reading", FailureReason: eventbus.ReasonNotJSON,
+		Payload: DLQEnvelope{OriginalTopic: "tracker/events/sensors/reading", FailureReason: eventbus.ReasonNotJSON,
 			FailureDetail:    "invalid character 'o' in literal null (expecting 'u')",
 			FailureTimestamp: exampleTime, Payload: json.RawMessage(`"not json"`)},
 		Attempts: 1, CreatedAt: exampleTime, FirstFailureAt: exampleTime, LastFailureAt: exampleTime}

@@ -373,14 +373,19 @@ func TestRolesAndPermissions(t *testing.T) {
 	resp, body := a.do(t, http.MethodGet, "/api/v1/events", viewer, "", nil)
 	must(t, http.StatusOK, resp, body, "viewer reads events")
 
-	// The operator writes events, reads dead letters, manages no users.
+	// The operator writes events, reads dead letters and the audit log,
+	// lists users (the directory, without emails), manages no users.
 	resp, body = a.do(t, http.MethodPost, "/api/v1/events/test", operator, "", nil)
 	must(t, http.StatusOK, resp, body, "operator writes events")
 	resp, body = a.do(t, http.MethodGet, "/api/v1/dlq", operator, "", nil)
 	must(t, http.StatusOK, resp, body, "operator reads the DLQ")
+	resp, body = a.do(t, http.MethodGet, "/api/v1/auth/audit", operator, "", nil)
+	must(t, http.StatusOK, resp, body, "operator reads the audit log")
+	resp, body = a.do(t, http.MethodGet, "/api/v1/auth/users", operator, "", nil)
+	must(t, http.StatusOK, resp, body, "operator lists users")
 	for _, c := range []struct{ method, path string }{
-		{http.MethodGet, "/api/v1/auth/users"}, {http.MethodPost, "/api/v1/auth/users"},
-		{http.MethodPost, "/api/v1/auth/keys"}, {http.MethodPost, "/api/v1/auth/policies"}, {http.MethodGet, "/api/v1/auth/audit"},
+		{http.MethodPost, "/api/v1/auth/users"}, {http.MethodGet, "/api/v1/auth/keys"},
+		{http.MethodPost, "/api/v1/auth/keys"}, {http.MethodPost, "/api/v1/auth/policies"},
 	} {
 		resp, body := a.do(t, c.method, c.path, operator, "", map[string]any{"username": "x", "password": "y", "role": "viewer"})
 		must(t, http.StatusForbidden, resp, body, "operator "+c.method+" "+c.path)
