@@ -365,7 +365,7 @@ func (u *unpacker) tarGz(f io.Reader) error {
 			if err := u.dir(name); err != nil {
 				return err
 			}
-		case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // TypeRegA still appears in old archives.
+		case tar.TypeReg:
 			if h.Size > u.lim.MaxFileBytes {
 				return archiveErr(RuleFileTooLarge, h.Name, "files are limited to %d bytes", u.lim.MaxFileBytes)
 			}
