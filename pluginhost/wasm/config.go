@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -33,6 +34,12 @@ type Config struct {
 	// MaxInstances caps the instances of one plugin, which is the number
 	// of its calls that run at once; further calls wait. Default 4.
 	MaxInstances int `env:"PLUGINS_WASM_MAX_INSTANCES"`
+	// MaxConcurrentCalls caps the guests running at once across all
+	// plugins (calls and instance starts); further calls wait their turn.
+	// Guest code is CPU-bound and Go cannot preempt it well, so leaving
+	// processors free is what keeps the API responsive while plugins spin.
+	// Default GOMAXPROCS/2, at least 1.
+	MaxConcurrentCalls int `env:"PLUGINS_WASM_MAX_CONCURRENT_CALLS"`
 	// WarmInstances is how many idle instances each plugin keeps ready,
 	// so that a call does not wait for a Go guest's runtime to start
 	// (about 5 ms); instances that fail are replaced in the background.
@@ -123,6 +130,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxInstances == 0 {
 		c.MaxInstances = 4
 	}
+	if c.MaxConcurrentCalls == 0 {
+		c.MaxConcurrentCalls = max(1, runtime.GOMAXPROCS(0)/2)
+	}
 	if c.WarmInstances == 0 {
 		c.WarmInstances = 1
 	}
@@ -167,6 +177,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInstances < 1 {
 		bad("MaxInstances", "must be at least 1, such as 4")
+	}
+	if c.MaxConcurrentCalls < 1 {
+		bad("MaxConcurrentCalls", "must be at least 1, such as 1")
 	}
 	if c.WarmInstances < 1 || c.WarmInstances > c.MaxInstances {
 		bad("WarmInstances", "must be 1 to MaxInstances, such as 1")

@@ -36,9 +36,13 @@ func (inst *instance) call(ctx context.Context, function string, inputLen uint64
 	return res[0], nil
 }
 
+// close closes the module and frees its memory. No call may be running.
 func (inst *instance) close() {
 	if inst.mod != nil {
 		_ = inst.mod.Close(context.Background())
+	}
+	if inst.mem != nil {
+		inst.mem.release()
 	}
 }
 

@@ -2,7 +2,7 @@ package wasm
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	mrand "math/rand/v2"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -38,6 +40,7 @@ type Plugin struct {
 	compiled wazero.CompiledModule
 	sum      [sha256.Size]byte
 	modCfg   wazero.ModuleConfig
+	seed     [32]byte // of the deterministic random source
 	tel      *pluginTelemetry
 
 	idle      chan *instance
@@ -68,7 +71,7 @@ func newPlugin(r *Runtime, spec PluginSpec, limits pluginLimits, perms permSet, 
 		cfg = cfg.WithSysWalltime().WithSysNanotime()
 	}
 	if perms.has(SystemRandom) {
-		cfg = cfg.WithRandSource(rand.Reader)
+		cfg = cfg.WithRandSource(crand.Reader)
 	}
 	config := []byte(spec.Config)
 	if len(config) == 0 {
@@ -87,6 +90,7 @@ func newPlugin(r *Runtime, spec PluginSpec, limits pluginLimits, perms permSet, 
 		compiled: mod,
 		sum:      sum,
 		modCfg:   cfg,
+		seed:     sha256.Sum256([]byte("taylordash plugin " + spec.ID)),
 		idle:     make(chan *instance, r.cfg.MaxInstances),
 		tokens:   make(chan struct{}, r.cfg.MaxInstances),
 	}
@@ -173,6 +177,10 @@ func (p *Plugin) call(ctx context.Context, function string, input []byte) ([]byt
 	p.mu.Unlock()
 	defer p.inflight.Done()
 
+	if err := p.rt.enter(ctx); err != nil {
+		return nil, resultCanceled, fmt.Errorf("plugin %s: %s: %w", p.id, function, err)
+	}
+	defer p.rt.leave()
 	inst, err := p.acquire(ctx)
 	if err != nil {
 		return nil, resultOf(err), err
@@ -339,8 +347,12 @@ func (p *Plugin) release(inst *instance, healthy bool) {
 // module starts and speaks the ABI.
 func (p *Plugin) warm(ctx context.Context) error {
 	for range p.rt.cfg.WarmInstances {
+		if err := p.rt.enter(ctx); err != nil {
+			return err
+		}
 		p.tokens <- struct{}{}
 		inst, err := p.newInstance(ctx)
+		p.rt.leave()
 		if err != nil {
 			<-p.tokens
 			return err
@@ -374,7 +386,12 @@ func (p *Plugin) refill() {
 			default:
 				return
 			}
+			if p.rt.enter(p.bgCtx) != nil {
+				<-p.tokens
+				return
+			}
 			inst, err := p.newInstance(p.bgCtx)
+			p.rt.leave()
 			if err != nil {
 				<-p.tokens
 				if p.bgCtx.Err() == nil {
@@ -400,10 +417,16 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	ictx = experimental.WithMemoryAllocator(ictx, alloc)
 	inst.stdout = stdWriter{inst: inst}
 	inst.cur = cs
-	mod, err := p.rt.rt.InstantiateModule(context.WithValue(ictx, callKey{}, cs), p.compiled,
-		p.modCfg.WithStdout(&inst.stdout).WithStderr(&inst.stderr))
+	cfg := p.modCfg.WithStdout(&inst.stdout).WithStderr(&inst.stderr)
+	if !p.perms.has(SystemRandom) {
+		// deterministic: the same stream in every instance of the plugin
+		// (cheaper to start than wazero's default, a seeded math/rand)
+		cfg = cfg.WithRandSource(mrand.NewChaCha8(p.seed))
+	}
+	mod, err := p.rt.rt.InstantiateModule(context.WithValue(ictx, callKey{}, cs), p.compiled, cfg)
 	inst.mem = alloc.mem
 	if err != nil {
+		defer inst.close()
 		kind, err := p.classify(ctx, ictx, cs, inst, err)
 		if kind != "" {
 			cs.violate(kind, err.Error())

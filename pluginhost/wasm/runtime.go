@@ -26,6 +26,7 @@ type Runtime struct {
 
 	rt    wazero.Runtime
 	cache wazero.CompilationCache
+	slots chan struct{} // one per guest running (Config.MaxConcurrentCalls)
 
 	mu       sync.Mutex
 	compiled map[[sha256.Size]byte]*compiledEntry
@@ -57,6 +58,7 @@ func NewRuntime(ctx context.Context, cfg Config, opts Options) (*Runtime, error)
 		opts:     opts,
 		log:      opts.Logger,
 		compiled: make(map[[sha256.Size]byte]*compiledEntry),
+		slots:    make(chan struct{}, cfg.MaxConcurrentCalls),
 		plugins:  make(map[string]*Plugin),
 	}
 	tel, err := newTelemetry(opts.TracerProvider, opts.MeterProvider)
@@ -94,6 +96,24 @@ func NewRuntime(ctx context.Context, cfg Config, opts Options) (*Runtime, error)
 	}
 	return r, nil
 }
+
+// enter waits for a slot to run a guest (Config.MaxConcurrentCalls).
+func (r *Runtime) enter(ctx context.Context) error {
+	select {
+	case r.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case r.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting to run: %w", ctx.Err())
+	}
+}
+
+// leave frees the slot taken by enter.
+func (r *Runtime) leave() { <-r.slots }
 
 // Plugin returns the loaded plugin id, or nil.
 func (r *Runtime) Plugin(id string) *Plugin {

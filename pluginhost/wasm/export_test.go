@@ -1,0 +1,28 @@
+package wasm
+
+import (
+	"context"
+
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// StartInstance starts an instance of p outside the pool (instantiation
+// and _initialize), for benchmarks, and returns its close function.
+func (p *Plugin) StartInstance(ctx context.Context) (func(), error) {
+	inst, err := p.newInstance(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return inst.close, nil
+}
+
+// StartInstanceWithoutInit instantiates p's module with its memory
+// allocator but does not run _initialize, for benchmarks.
+func (p *Plugin) StartInstanceWithoutInit(ctx context.Context) (func(), error) {
+	alloc := &memoryAllocator{limit: uint64(p.limits.pages) * pageSize}
+	mod, err := p.rt.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, alloc), p.compiled, p.modCfg.WithStartFunctions())
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = mod.Close(ctx); alloc.mem.release() }, nil
+}
