@@ -141,9 +141,6 @@ func NewInstaller(db *store.DB, cfg InstallerConfig, opts InstallerOptions) (*In
 		cfg.DownloadTimeout = 60 * time.Second
 	}
 	cfg.Limits = cfg.Limits.WithDefaults()
-	if err := os.MkdirAll(filepath.Join(cfg.Dir, ".staging"), 0o755); err != nil {
-		return nil, fmt.Errorf("pluginhost: create plugin directory %s: %w", cfg.Dir, err)
-	}
 	client := opts.HTTPClient
 	if client == nil {
 		client = &http.Client{}
@@ -214,6 +211,11 @@ func rejected(pm *ParsedManifest, msg string, findings []Finding) *InstallResult
 // errors are for faults (I/O, database) and for sources that cannot be
 // used (dashcore.ErrInvalid / ErrForbidden wrapped).
 func (in *Installer) Install(ctx context.Context, req InstallRequest) (*InstallResult, error) {
+	// The directory is made on the first install, not at start: an
+	// application that installs nothing writes nothing.
+	if err := os.MkdirAll(filepath.Join(in.cfg.Dir, ".staging"), 0o755); err != nil {
+		return nil, fmt.Errorf("pluginhost: create plugin directory %s: %w", in.cfg.Dir, err)
+	}
 	staging, err := os.MkdirTemp(filepath.Join(in.cfg.Dir, ".staging"), "install-")
 	if err != nil {
 		return nil, fmt.Errorf("pluginhost: stage: %w", err)

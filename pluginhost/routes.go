@@ -60,12 +60,19 @@ type Routes struct {
 
 // Contribution returns the routes as a dashcore contribution.
 func (rt *Routes) Contribution() dashcore.Routes {
-	return dashcore.Routes{Name: "plugins", Register: rt.Register}
+	return dashcore.Routes{Name: "plugins", Register: rt.Register, Handle: rt.Handle}
+}
+
+// Handle adds the plain handler serving UI plugin assets
+// ([AssetsPattern]).
+func (rt *Routes) Handle(mux *http.ServeMux) {
+	mux.HandleFunc(AssetsPattern, rt.serveAsset)
 }
 
 // Register adds the operations to api.
 func (rt *Routes) Register(api huma.API) {
 	tags := []string{"plugins"}
+	documentAssets(api)
 	maxBody := rt.Installer.cfg.Limits.MaxArchiveBytes + 1<<20
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "install-plugin", Method: http.MethodPost, Path: "/api/v1/plugins/install", Tags: tags,
@@ -77,9 +84,9 @@ func (rt *Routes) Register(api huma.API) {
 			"transaction. A refused bundle is answered 200 with status `rejected` and the findings; nothing is kept.",
 		MaxBodyBytes:  maxBody,
 		DefaultStatus: http.StatusOK,
-		RequestBody:   installRequestBody(),
 		Errors:        guarded(http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity),
 	}, "plugins", "admin"), rt.install)
+	documentRequestBody(api, "/api/v1/plugins/install", http.MethodPost)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "list-plugins", Method: http.MethodGet, Path: "/api/v1/plugins/list", Tags: tags,
 		Summary: "List installed plugins", Errors: guarded(http.StatusUnprocessableEntity),
@@ -113,9 +120,10 @@ func (rt *Routes) Register(api huma.API) {
 		OperationID: "update-plugin", Method: http.MethodPut, Path: "/api/v1/plugins/{plugin_id}/update", Tags: tags,
 		Summary:      "Update a plugin",
 		Description:  "Installs a new version (or the same version with another sha256) of an installed plugin from a new source; the id must stay the same and the configuration is kept.",
-		MaxBodyBytes: maxBody, RequestBody: installRequestBody(),
-		Errors: guarded(http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity),
+		MaxBodyBytes: maxBody,
+		Errors:       guarded(http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity),
 	}, "plugins", "admin"), rt.update)
+	documentRequestBody(api, "/api/v1/plugins/{plugin_id}/update", http.MethodPut)
 	for _, on := range []bool{true, false} {
 		verb, op := "enable", "Enable"
 		if !on {
@@ -147,6 +155,16 @@ func (rt *Routes) Register(api huma.API) {
 		Summary: "Rescan a plugin", Description: "Scans the installed files again with the current rules and replaces the stored findings.",
 		Errors: guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
 	}, "plugins", "admin"), rt.scan)
+}
+
+// documentRequestBody replaces the raw body huma documents for an
+// install or update with its two real forms. The handler reads the raw
+// body itself, so huma must not parse it (it knows no multipart parser
+// for a body that may also be JSON).
+func documentRequestBody(api huma.API, path, method string) {
+	if op := dashcore.DocumentedOperation(api.OpenAPI(), method+" "+path); op != nil {
+		op.RequestBody = installRequestBody()
+	}
 }
 
 // installRequestBody documents the two request forms of install/update.
@@ -324,14 +342,17 @@ func (rt *Routes) doInstall(ctx context.Context, in *installInput, id string, up
 	return out, nil
 }
 
-func (rt *Routes) update(ctx context.Context, in *struct {
-	pluginIDInput
-	installInput
-}) (*installOutput, error) {
+type updateInput struct {
+	PluginID    string `path:"plugin_id" minLength:"3" maxLength:"50" pattern:"^[a-z0-9-]+$" doc:"The plugin's id."`
+	ContentType string `header:"Content-Type"`
+	RawBody     []byte
+}
+
+func (rt *Routes) update(ctx context.Context, in *updateInput) (*installOutput, error) {
 	if _, err := rt.Registry.Get(ctx, in.PluginID); err != nil {
 		return nil, notFound(err, in.PluginID)
 	}
-	return rt.doInstall(ctx, &in.installInput, in.PluginID, true)
+	return rt.doInstall(ctx, &installInput{ContentType: in.ContentType, RawBody: in.RawBody}, in.PluginID, true)
 }
 
 // PluginInfo is a plugin in the API: the original's fields and the new
@@ -473,7 +494,7 @@ func (rt *Routes) setEnabled(ctx context.Context, id string, on bool) (*messageO
 }
 
 type configInput struct {
-	pluginIDInput
+	PluginID string `path:"plugin_id" minLength:"3" maxLength:"50" pattern:"^[a-z0-9-]+$" doc:"The plugin's id."`
 	Body struct {
 		PluginID       string          `json:"plugin_id,omitempty" doc:"Ignored; the path names the plugin (kept for the original's clients)."`
 		Config         json.RawMessage `json:"config" doc:"The new configuration, a JSON object."`
@@ -594,7 +615,7 @@ func violationInfo(v Violation) ViolationInfo {
 }
 
 type violationsInput struct {
-	pluginIDInput
+	PluginID string `path:"plugin_id" minLength:"3" maxLength:"50" pattern:"^[a-z0-9-]+$" doc:"The plugin's id."`
 	Limit int `query:"limit" minimum:"1" maximum:"100" default:"50"`
 }
 
