@@ -495,7 +495,7 @@ func (rt *Routes) setEnabled(ctx context.Context, id string, on bool) (*messageO
 
 type configInput struct {
 	PluginID string `path:"plugin_id" minLength:"3" maxLength:"50" pattern:"^[a-z0-9-]+$" doc:"The plugin's id."`
-	Body struct {
+	Body     struct {
 		PluginID       string          `json:"plugin_id,omitempty" doc:"Ignored; the path names the plugin (kept for the original's clients)."`
 		Config         json.RawMessage `json:"config" doc:"The new configuration, a JSON object."`
 		ValidateSchema *bool           `json:"validate_schema,omitempty" doc:"Kept for the original's clients; the schema is always enforced."`
@@ -616,7 +616,7 @@ func violationInfo(v Violation) ViolationInfo {
 
 type violationsInput struct {
 	PluginID string `path:"plugin_id" minLength:"3" maxLength:"50" pattern:"^[a-z0-9-]+$" doc:"The plugin's id."`
-	Limit int `query:"limit" minimum:"1" maximum:"100" default:"50"`
+	Limit    int    `query:"limit" minimum:"1" maximum:"100" default:"50"`
 }
 
 type violationsOutput struct {
