@@ -60,8 +60,8 @@ func (f *fileScan) scanCSS(src string, om offMap) {
 			if j < len(src) && src[j] == '(' {
 				switch lower {
 				case "url", "src":
-					u, m := cssURL(src[j+1:])
-					check(u, j+1)
+					u, at, m := cssURL(src[j+1:])
+					check(u, j+1+at)
 					i = j + 1 + m
 					continue
 				case "expression":
@@ -172,9 +172,10 @@ func cssString(s string) (string, int) {
 	return sb.String(), i
 }
 
-// cssURL reads the argument of url( (s starts after the parenthesis)
-// and its length up to and including the closing parenthesis.
-func cssURL(s string) (string, int) {
+// cssURL reads the argument of url( (s starts after the parenthesis):
+// the URL, where its text starts, and the length up to and including
+// the closing parenthesis.
+func cssURL(s string) (u string, at, n int) {
 	i := 0
 	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r' || s[i] == '\f') {
 		i++
@@ -183,10 +184,11 @@ func cssURL(s string) (string, int) {
 		u, n := cssString(s[i:])
 		end := strings.IndexByte(s[i+n:], ')')
 		if end < 0 {
-			return u, len(s)
+			return u, i + 1, len(s)
 		}
-		return u, i + n + end + 1
+		return u, i + 1, i + n + end + 1
 	}
+	at = i
 	var sb strings.Builder
 	for i < len(s) && s[i] != ')' {
 		if s[i] == '\\' && i+1 < len(s) {
@@ -198,5 +200,5 @@ func cssURL(s string) (string, int) {
 		sb.WriteByte(s[i])
 		i++
 	}
-	return strings.TrimSpace(sb.String()), min(len(s), i+1)
+	return strings.TrimSpace(sb.String()), at, min(len(s), i+1)
 }

@@ -32,6 +32,12 @@ func (f *fileScan) scanJS(code string, om offMap, module, handler bool) {
 		if errors.As(perr, &el) && len(el) > 0 {
 			msg, off = el[0].Message, jsOffset(code, el[0].Position)
 		}
+		if strings.TrimSpace(code[off:min(len(code), off+1)]) == "" {
+			// At the end of the input, or of a line: point at the last
+			// code before it.
+			trimmed := strings.TrimRight(code[:off], " \t\r\n")
+			off = max(0, len(trimmed)-1)
+		}
 		f.report(ruleSyntaxError, w.fileOff(off), "JavaScript that does not parse ("+msg+"); only what parses is checked")
 	}
 	w.program(prog)
@@ -215,8 +221,28 @@ func isGlobalObject(name string) bool {
 }
 
 // jsScope holds the names declared in a function or block; a const's
-// value is its initializer (nil for anything else).
-type jsScope map[string]ast.Expression
+// value is its initializer (nil for anything else). Small scopes are
+// searched in order, large ones through a map.
+type jsScope struct {
+	names []string
+	inits []ast.Expression
+	index map[string]int // with more than scopeMapAt names
+}
+
+const scopeMapAt = 16
+
+func (s *jsScope) find(name string) (int, bool) {
+	if s.index != nil {
+		i, ok := s.index[name]
+		return i, ok
+	}
+	for i, n := range s.names {
+		if n == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
 
 type jsWalker struct {
 	f      *fileScan
@@ -234,22 +260,33 @@ func (w *jsWalker) at(idx file.Idx) int { return w.fileOff(int(idx) - 1) }
 
 func (w *jsWalker) report(rule string, idx file.Idx, msg string) { w.f.report(rule, w.at(idx), msg) }
 
-func (w *jsWalker) push() { w.scopes = append(w.scopes, nil) }
+func (w *jsWalker) push() { w.scopes = append(w.scopes, jsScope{}) }
 func (w *jsWalker) pop()  { w.scopes = w.scopes[:len(w.scopes)-1] }
 
 func (w *jsWalker) declare(name string, constInit ast.Expression) {
 	top := &w.scopes[len(w.scopes)-1]
-	if *top == nil {
-		*top = make(jsScope)
+	if i, ok := top.find(name); ok {
+		top.inits[i] = constInit
+		return
 	}
-	(*top)[name] = constInit
+	top.names = append(top.names, name)
+	top.inits = append(top.inits, constInit)
+	switch n := len(top.names); {
+	case n == scopeMapAt+1:
+		top.index = make(map[string]int, 2*n)
+		for i, name := range top.names {
+			top.index[name] = i
+		}
+	case n > scopeMapAt+1:
+		top.index[name] = n - 1
+	}
 }
 
 // lookup finds the innermost declaration of name.
 func (w *jsWalker) lookup(name string) (declared bool, constInit ast.Expression) {
 	for i := len(w.scopes) - 1; i >= 0; i-- {
-		if init, ok := w.scopes[i][name]; ok {
-			return true, init
+		if j, ok := w.scopes[i].find(name); ok {
+			return true, w.scopes[i].inits[j]
 		}
 	}
 	return false, nil

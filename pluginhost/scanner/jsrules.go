@@ -458,10 +458,12 @@ func (w *jsWalker) secret(name string, value ast.Expression) {
 	}
 }
 
+var nameSeparators = strings.NewReplacer("_", "", "-", "")
+
 // secretName classifies a variable or property name: "password",
 // "secret" or "token"; "" for other names.
 func secretName(name string) string {
-	n := strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(name))
+	n := strings.ToLower(nameSeparators.Replace(name))
 	for _, suffix := range []string{"url", "uri", "endpoint", "path", "header", "type", "field", "param", "label",
 		"placeholder", "storagekey", "cachekey", "keyname", "name", "prefix", "pattern", "regex", "message", "msg",
 		"text", "title", "length", "policy", "hint", "id", "selector", "event"} {

@@ -203,7 +203,7 @@ var ruleTable = []Rule{
 		"allowed_origins says where, the permission says that the plugin may talk to the network at all"},
 	{rulePermStorage, CategoryPermission, SeverityLow,
 		"localStorage, sessionStorage or indexedDB without storage:local",
-		"storage is refused at run time in the sandbox unless the permission is granted"},
+		"the manifest must say the plugin keeps data; in the host's opaque-origin sandbox storage is unavailable anyway"},
 
 	{ruleWorker, CategoryResource, SeverityHigh,
 		"new Worker, new SharedWorker, navigator.serviceWorker.register",

@@ -94,7 +94,7 @@ func (s *Scanner) ScanFS(ctx context.Context, fsys fs.FS, m Manifest) (*Report, 
 			b.file(p).report(ruleBundleTooLarge, -1, fmt.Sprintf("the bundle passes %d bytes here; this file and the rest are not scanned", s.cfg.MaxBytes))
 			return fs.SkipAll
 		}
-		src, err := readLimited(fsys, p, s.cfg.MaxFileBytes)
+		src, err := readLimited(fsys, p, info.Size(), s.cfg.MaxFileBytes)
 		if err != nil {
 			if errors.Is(err, errTooLarge) {
 				b.file(p).report(ruleFileTooLarge, -1, fmt.Sprintf("over the %d-byte limit; not scanned", s.cfg.MaxFileBytes))
@@ -135,13 +135,16 @@ func (s *Scanner) ScanBytes(name string, src []byte, m Manifest) (*Report, error
 
 var errTooLarge = errors.New("file too large")
 
-func readLimited(fsys fs.FS, name string, limit int64) (string, error) {
+// readLimited reads a file expected to have size bytes, failing with
+// errTooLarge past limit.
+func readLimited(fsys fs.FS, name string, size, limit int64) (string, error) {
 	f, err := fsys.Open(name)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
 	var sb strings.Builder
+	sb.Grow(int(min(size, limit)) + 1)
 	n, err := io.Copy(&sb, io.LimitReader(f, limit+1))
 	if err != nil {
 		return "", err
@@ -189,9 +192,8 @@ type bundleScan struct {
 }
 
 type seenKey struct {
-	file string
-	line int
-	rule string
+	file, rule, msg string
+	line            int
 }
 
 func (b *bundleScan) file(p string) *fileScan {
@@ -227,7 +229,7 @@ type fileScan struct {
 }
 
 // report records a finding of rule at file offset off (-1: the whole
-// file). One finding per rule and line is kept.
+// file). One finding per rule, line and message is kept.
 func (f *fileScan) report(rule string, off int, msg string) {
 	r := rulesByID[rule]
 	if r == nil {
@@ -241,13 +243,15 @@ func (f *fileScan) report(rule string, off int, msg string) {
 		Blocking: sev.AtLeast(f.b.cfg.BlockAt)}
 	if off >= 0 && off <= len(f.src) {
 		fd.Line, fd.Column = f.position(off)
-		fd.Snippet = f.snippet(off)
 	}
-	key := seenKey{f.path, fd.Line, rule}
+	key := seenKey{f.path, rule, msg, fd.Line}
 	if f.b.seen[key] {
 		return
 	}
 	f.b.seen[key] = true
+	if fd.Line > 0 {
+		fd.Snippet = f.snippet(off)
+	}
 	if fd.Blocking {
 		f.b.rep.Blocked = true
 	}
@@ -262,7 +266,7 @@ func (f *fileScan) report(rule string, off int, msg string) {
 // \n, \r\n or \r.
 func (f *fileScan) position(off int) (line, col int) {
 	if f.lines == nil {
-		f.lines = append(f.lines, 0)
+		f.lines = make([]int, 1, strings.Count(f.src, "\n")+2)
 		for i := 0; i < len(f.src); i++ {
 			switch f.src[i] {
 			case '\n':

@@ -133,7 +133,7 @@ func TestOriginalFixtures(t *testing.T) {
 			{rule: "code.inline-handler", line: 48, col: 28},
 			{rule: "code.eval", line: 49, col: 22, inSnippet: "onclick"},
 			{rule: "code.javascript-url", line: 50, col: 14, inSnippet: "<a href"},
-			{rule: "code.javascript-url", line: 55, col: 29, inSnippet: "url('javascript:"},
+			{rule: "code.javascript-url", line: 55, col: 30, inSnippet: "url('javascript:"},
 		},
 		blocking: -1,
 	}, {

@@ -183,10 +183,12 @@ func (f *fileScan) checkHostPath(kind sinkKind, what, pat string, off int, why s
 func normalizeURL(s string) string {
 	s = strings.TrimFunc(s, func(r rune) bool { return r <= ' ' && r != wild })
 	if strings.ContainsAny(s, "\t\n\r") {
-		s = strings.NewReplacer("\t", "", "\n", "", "\r", "").Replace(s)
+		s = urlWhitespace.Replace(s)
 	}
 	return s
 }
+
+var urlWhitespace = strings.NewReplacer("\t", "", "\n", "", "\r", "")
 
 // splitScheme finds a URL scheme in the static prefix of pat.
 func splitScheme(static, pat string) (scheme, rest string, ok bool) {
