@@ -220,13 +220,19 @@ func isGlobalObject(name string) bool {
 	return name == "window" || name == "self" || name == "globalThis" || name == "frames"
 }
 
-// jsScope holds the names declared in a function or block; a const's
-// value is its initializer (nil for anything else). Small scopes are
+// jsScope holds the names declared in a function or block, with the
+// initializer of those declared by a simple binding. Small scopes are
 // searched in order, large ones through a map.
 type jsScope struct {
 	names []string
-	inits []ast.Expression
+	inits []jsBinding
 	index map[string]int // with more than scopeMapAt names
+}
+
+// jsBinding is what a name was declared with.
+type jsBinding struct {
+	init    ast.Expression // nil when not a simple binding with an initializer
+	isConst bool
 }
 
 const scopeMapAt = 16
@@ -263,14 +269,16 @@ func (w *jsWalker) report(rule string, idx file.Idx, msg string) { w.f.report(ru
 func (w *jsWalker) push() { w.scopes = append(w.scopes, jsScope{}) }
 func (w *jsWalker) pop()  { w.scopes = w.scopes[:len(w.scopes)-1] }
 
-func (w *jsWalker) declare(name string, constInit ast.Expression) {
+func (w *jsWalker) declare(name string, b jsBinding) {
 	top := &w.scopes[len(w.scopes)-1]
 	if i, ok := top.find(name); ok {
-		top.inits[i] = constInit
+		if b.init != nil || top.inits[i].isConst {
+			top.inits[i] = b
+		}
 		return
 	}
 	top.names = append(top.names, name)
-	top.inits = append(top.inits, constInit)
+	top.inits = append(top.inits, b)
 	switch n := len(top.names); {
 	case n == scopeMapAt+1:
 		top.index = make(map[string]int, 2*n)
@@ -283,51 +291,68 @@ func (w *jsWalker) declare(name string, constInit ast.Expression) {
 }
 
 // lookup finds the innermost declaration of name.
-func (w *jsWalker) lookup(name string) (declared bool, constInit ast.Expression) {
+func (w *jsWalker) lookup(name string) (declared bool, b jsBinding) {
 	for i := len(w.scopes) - 1; i >= 0; i-- {
 		if j, ok := w.scopes[i].find(name); ok {
 			return true, w.scopes[i].inits[j]
 		}
 	}
-	return false, nil
+	return false, jsBinding{}
 }
 
-// declareTarget declares the names a binding target binds.
-func (w *jsWalker) declareTarget(t ast.Expression, constInit ast.Expression) {
+// constInit returns the initializer of a const name, or nil.
+func (w *jsWalker) constInit(name string) ast.Expression {
+	if declared, b := w.lookup(name); declared && b.isConst {
+		return b.init
+	}
+	return nil
+}
+
+// alias returns the global path a declared name was initialized with
+// (const w = window; var d = document), if any.
+func (w *jsWalker) alias(name string) gpath {
+	declared, b := w.lookup(name)
+	if !declared || b.init == nil || w.fold >= maxFoldDepth {
+		return gpath{}
+	}
+	w.fold++
+	defer func() { w.fold-- }()
+	return w.resolve(b.init)
+}
+
+// declareTarget declares the names a binding target binds; b is the
+// binding of a simple target.
+func (w *jsWalker) declareTarget(t ast.Expression, b jsBinding) {
 	switch t := t.(type) {
 	case *ast.Identifier:
-		w.declare(t.Name.String(), constInit)
+		w.declare(t.Name.String(), b)
 	case *ast.ObjectPattern:
 		for _, p := range t.Properties {
 			switch p := p.(type) {
 			case *ast.PropertyShort:
-				w.declare(p.Name.Name.String(), nil)
+				w.declare(p.Name.Name.String(), jsBinding{})
 			case *ast.PropertyKeyed:
-				w.declareTarget(p.Value, nil)
+				w.declareTarget(p.Value, jsBinding{})
 			}
 		}
-		w.declareTarget(t.Rest, nil)
+		w.declareTarget(t.Rest, jsBinding{})
 	case *ast.ArrayPattern:
 		for _, e := range t.Elements {
-			w.declareTarget(e, nil)
+			w.declareTarget(e, jsBinding{})
 		}
-		w.declareTarget(t.Rest, nil)
+		w.declareTarget(t.Rest, jsBinding{})
 	case *ast.AssignExpression:
-		w.declareTarget(t.Left, nil)
+		w.declareTarget(t.Left, jsBinding{})
 	case *ast.Binding:
-		w.declareTarget(t.Target, nil)
+		w.declareTarget(t.Target, jsBinding{})
 	case *ast.SpreadElement:
-		w.declareTarget(t.Expression, nil)
+		w.declareTarget(t.Expression, jsBinding{})
 	}
 }
 
 func (w *jsWalker) declareBindings(list []*ast.Binding, isConst bool) {
 	for _, b := range list {
-		var init ast.Expression
-		if isConst {
-			init = b.Initializer
-		}
-		w.declareTarget(b.Target, init)
+		w.declareTarget(b.Target, jsBinding{init: b.Initializer, isConst: isConst})
 	}
 }
 
@@ -350,11 +375,11 @@ func (w *jsWalker) hoist(list []ast.Statement) {
 		switch s := s.(type) {
 		case *ast.FunctionDeclaration:
 			if s.Function.Name != nil {
-				w.declare(s.Function.Name.Name.String(), nil)
+				w.declare(s.Function.Name.Name.String(), jsBinding{})
 			}
 		case *ast.ClassDeclaration:
 			if s.Class.Name != nil {
-				w.declare(s.Class.Name.Name.String(), nil)
+				w.declare(s.Class.Name.Name.String(), jsBinding{})
 			}
 		case *ast.LexicalDeclaration:
 			w.declareBindings(s.List, s.Token == token.CONST)
@@ -363,10 +388,10 @@ func (w *jsWalker) hoist(list []ast.Statement) {
 		case *ast.ImportDeclaration:
 			if c := s.ImportClause; c != nil {
 				if c.ImportedDefaultBinding != nil {
-					w.declare(c.ImportedDefaultBinding.Name.String(), nil)
+					w.declare(c.ImportedDefaultBinding.Name.String(), jsBinding{})
 				}
 				if c.NameSpaceImport != nil {
-					w.declare(c.NameSpaceImport.ImportedBinding.String(), nil)
+					w.declare(c.NameSpaceImport.ImportedBinding.String(), jsBinding{})
 				}
 				if c.NamedImports != nil {
 					for _, is := range c.NamedImports.ImportsList {
@@ -374,7 +399,7 @@ func (w *jsWalker) hoist(list []ast.Statement) {
 						if name == "" {
 							name = is.IdentifierName
 						}
-						w.declare(name.String(), nil)
+						w.declare(name.String(), jsBinding{})
 					}
 				}
 			}
@@ -456,7 +481,7 @@ func (w *jsWalker) stmt(s ast.Statement) {
 		w.block(s.Body.List)
 		if c := s.Catch; c != nil {
 			w.push()
-			w.declareTarget(c.Parameter, nil)
+			w.declareTarget(c.Parameter, jsBinding{})
 			w.pattern(c.Parameter)
 			w.block(c.Body.List)
 			w.pop()
@@ -519,7 +544,7 @@ func (w *jsWalker) forInto(into ast.ForInto, source ast.Expression, body ast.Sta
 	case *ast.ForIntoVar:
 		w.binding(in.Binding)
 	case *ast.ForDeclaration:
-		w.declareTarget(in.Target, nil)
+		w.declareTarget(in.Target, jsBinding{})
 		w.pattern(in.Target)
 	case *ast.ForIntoExpression:
 		w.expr(in.Expression, useWrite)
@@ -538,8 +563,39 @@ func (w *jsWalker) bindings(list []*ast.Binding) {
 func (w *jsWalker) binding(b *ast.Binding) {
 	w.pattern(b.Target)
 	w.expr(b.Initializer, useEscape)
-	if id, ok := b.Target.(*ast.Identifier); ok {
-		w.secret(id.Name.String(), b.Initializer)
+	switch t := b.Target.(type) {
+	case *ast.Identifier:
+		w.secret(t.Name.String(), b.Initializer)
+	case *ast.ObjectPattern:
+		if p := w.resolve(b.Initializer); p.n > 0 {
+			w.destructure(t, p) // const {cookie} = document
+		}
+	}
+}
+
+// destructure applies the rules to the properties an object pattern
+// takes from a global path.
+func (w *jsWalker) destructure(t ast.Expression, p gpath) {
+	op, ok := t.(*ast.ObjectPattern)
+	if !ok {
+		return
+	}
+	for _, prop := range op.Properties {
+		switch prop := prop.(type) {
+		case *ast.PropertyShort:
+			w.checkRef(p.member(prop.Name.Name.String(), false), useEscape, prop.Name.Idx)
+		case *ast.PropertyKeyed:
+			name, ok := propName(prop.Key)
+			if prop.Computed {
+				name, ok = w.constString(prop.Key)
+			}
+			if ok {
+				_, literal := prop.Key.(*ast.StringLiteral)
+				q := p.member(name, prop.Computed && !literal)
+				w.checkRef(q, useEscape, prop.Key.Idx0())
+				w.destructure(prop.Value, q)
+			}
+		}
 	}
 }
 
@@ -583,7 +639,7 @@ func (w *jsWalker) function(fn *ast.FunctionLiteral) {
 	}
 	w.push()
 	if fn.Name != nil {
-		w.declare(fn.Name.Name.String(), nil)
+		w.declare(fn.Name.Name.String(), jsBinding{})
 	}
 	w.params(fn.ParameterList, fn.DeclarationList)
 	if fn.Body != nil {
@@ -601,9 +657,9 @@ func (w *jsWalker) params(pl *ast.ParameterList, decls []*ast.VariableDeclaratio
 		return
 	}
 	for _, b := range pl.List {
-		w.declareTarget(b.Target, nil)
+		w.declareTarget(b.Target, jsBinding{})
 	}
-	w.declareTarget(pl.Rest, nil)
+	w.declareTarget(pl.Rest, jsBinding{})
 	for _, b := range pl.List {
 		w.pattern(b.Target)
 		w.expr(b.Initializer, useEscape)
@@ -630,7 +686,7 @@ func (w *jsWalker) class(c *ast.ClassLiteral) {
 	}
 	w.push()
 	if c.Name != nil {
-		w.declare(c.Name.Name.String(), nil)
+		w.declare(c.Name.Name.String(), jsBinding{})
 	}
 	w.expr(c.SuperClass, useRead)
 	for _, el := range c.Body {
@@ -680,11 +736,12 @@ func (w *jsWalker) expr(e ast.Expression, u use) gpath {
 	case nil:
 	case *ast.Identifier:
 		name := e.Name.String()
+		p := w.alias(name)
 		if declared, _ := w.lookup(name); !declared {
-			p := globalPath(name)
-			w.checkRef(p, u, e.Idx)
-			return p
+			p = globalPath(name)
 		}
+		w.checkRef(p, u, e.Idx)
+		return p
 	case *ast.DotExpression:
 		lp := w.expr(e.Left, useObject)
 		p := lp.member(e.Identifier.Name.String(), false)

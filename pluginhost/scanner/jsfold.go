@@ -71,7 +71,7 @@ func (w *jsWalker) constString(e ast.Expression) (string, bool) {
 		}
 		return l + r, true
 	case *ast.Identifier:
-		if declared, init := w.lookup(e.Name.String()); declared && init != nil {
+		if init := w.constInit(e.Name.String()); init != nil {
 			return w.constString(init)
 		}
 	case *ast.SequenceExpression:
@@ -180,7 +180,7 @@ func (w *jsWalker) constArray(e ast.Expression) ([]string, bool) {
 		}
 		return out, true
 	case *ast.Identifier:
-		if declared, init := w.lookup(e.Name.String()); declared && init != nil {
+		if init := w.constInit(e.Name.String()); init != nil {
 			return w.constArray(init)
 		}
 	case *ast.CallExpression:
@@ -255,9 +255,25 @@ func (w *jsWalker) writePattern(sb *strings.Builder, e ast.Expression) {
 			w.writePattern(sb, e.Right)
 			return
 		}
+	case *ast.NewExpression:
+		// new URL(url) and new URL(path, location.origin).
+		if p := w.resolve(e.Callee); p.is("URL") && len(e.ArgumentList) > 0 && w.fold < maxFoldDepth {
+			w.fold++
+			defer func() { w.fold-- }()
+			first := w.urlPattern(e.ArgumentList[0])
+			_, _, absolute := splitScheme(first, first)
+			if len(e.ArgumentList) == 1 || absolute || strings.HasPrefix(first, "//") {
+				sb.WriteString(first)
+				return
+			}
+			if b := w.resolve(e.ArgumentList[1]); b.is("location", "origin") || b.is("location", "href") || b.is("document", "baseURI") {
+				sb.WriteString(first)
+				return
+			}
+		}
 	case *ast.Identifier:
 		if w.fold < maxFoldDepth {
-			if declared, init := w.lookup(e.Name.String()); declared && init != nil {
+			if init := w.constInit(e.Name.String()); init != nil {
 				w.fold++
 				w.writePattern(sb, init)
 				w.fold--
@@ -281,7 +297,7 @@ func (w *jsWalker) stringish(e ast.Expression) bool {
 	case *ast.BinaryExpression:
 		return e.Operator == token.PLUS && (w.stringish(e.Left) || w.stringish(e.Right))
 	case *ast.Identifier:
-		if declared, init := w.lookup(e.Name.String()); declared && init != nil && w.fold < maxFoldDepth {
+		if init := w.constInit(e.Name.String()); init != nil && w.fold < maxFoldDepth {
 			w.fold++
 			defer func() { w.fold-- }()
 			return w.stringish(init)
@@ -297,6 +313,7 @@ func (w *jsWalker) resolve(e ast.Expression) gpath {
 		if declared, _ := w.lookup(e.Name.String()); !declared {
 			return globalPath(e.Name.String())
 		}
+		return w.alias(e.Name.String())
 	case *ast.DotExpression:
 		return w.resolve(e.Left).member(e.Identifier.Name.String(), false)
 	case *ast.BracketExpression:

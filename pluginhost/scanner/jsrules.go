@@ -1,6 +1,7 @@
 package scanner
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/grafana/sobek/ast"
@@ -23,10 +24,6 @@ func (w *jsWalker) checkRef(p gpath, u use, idx file.Idx) {
 		switch a {
 		case "eval", "execScript":
 			w.report(ruleEval, idx, a+" runs a string as code")
-		case "Function":
-			if u == useCallee {
-				w.report(ruleFunctionConstructor, idx, "the Function constructor compiles a string as code")
-			}
 		case "frameElement":
 			w.report(ruleFrameEscape, idx, "frameElement is the host page's <iframe> element")
 		case "top", "parent", "opener":
@@ -140,6 +137,11 @@ func (w *jsWalker) call(e *ast.CallExpression) {
 	switch {
 	case cp.n == 1 && timers[cp.seg[0]] && len(args) > 0 && w.stringish(args[0]):
 		w.report(ruleStringTimer, at, cp.seg[0]+" with a string evaluates it as code")
+		w.constantCode(args[0], false)
+	case cp.is("eval") && len(args) > 0:
+		w.constantCode(args[0], false)
+	case cp.is("Function"):
+		w.functionConstructor(args, at, "the Function constructor")
 	case cp.is("document", "write"), cp.is("document", "writeln"):
 		for _, a := range args {
 			w.markupValue(a, cp.String())
@@ -183,11 +185,8 @@ func (w *jsWalker) call(e *ast.CallExpression) {
 	case "createElementNS":
 		w.createElement(arg(1), at)
 	case "constructor":
-		for _, a := range args {
-			if w.stringish(a) {
-				w.report(ruleFunctionConstructor, at, "x.constructor(...) with a string reaches the Function constructor")
-				break
-			}
+		if slices.ContainsFunc(args, w.stringish) {
+			w.functionConstructor(args, at, "x.constructor(...) with a string, the Function constructor,")
 		}
 	case "open":
 		// XMLHttpRequest: xhr.open(method, url).
@@ -229,6 +228,8 @@ func (w *jsWalker) newExpr(e *ast.NewExpression) {
 	}
 	at := e.Idx0()
 	switch {
+	case cp.is("Function"):
+		w.functionConstructor(e.ArgumentList, at, "the Function constructor")
 	case cp.is("Worker"), cp.is("SharedWorker"):
 		w.report(ruleWorker, at, "new "+cp.String()+" runs code in a background thread")
 		w.url(sinkScript, "new "+cp.String(), arg0, at)
@@ -305,6 +306,36 @@ func (w *jsWalker) assign(e *ast.AssignExpression) {
 			w.report(ruleStringHandler, at, "."+name+" set to a string, which is compiled as code")
 		}
 	}
+}
+
+// functionConstructor reports a Function constructor call, unless its
+// code is the constant global-object idiom bundlers emit
+// (Function("return this")()); constant code is scanned too.
+func (w *jsWalker) functionConstructor(args []ast.Expression, idx file.Idx, what string) {
+	if len(args) > 0 {
+		if body, ok := w.constString(args[len(args)-1]); ok {
+			switch strings.Join(strings.Fields(strings.TrimRight(strings.TrimSpace(body), ";")), " ") {
+			case "return this", "regeneratorRuntime = r":
+				return
+			}
+		}
+	}
+	w.report(ruleFunctionConstructor, idx, what+" compiles a string as code")
+	if len(args) > 0 {
+		w.constantCode(args[len(args)-1], true)
+	}
+}
+
+// constantCode scans code passed as a constant string to eval, a timer
+// or the Function constructor (as a function body when body is set).
+func (w *jsWalker) constantCode(e ast.Expression, body bool) {
+	code, ok := w.constString(e)
+	if !ok || w.f.depth >= maxDepth {
+		return
+	}
+	w.f.depth++
+	w.f.scanJS(code, w.literalMap(e), false, body)
+	w.f.depth--
 }
 
 // globalTarget reports whether e is window, document or the body.

