@@ -35,6 +35,9 @@ const (
 	MethodBootstrapKey Method = "bootstrap_key"
 	// MethodInternal is a principal made by code, not by a request.
 	MethodInternal Method = "internal"
+	// MethodPluginToken is a plugin's short-lived token (Authorization:
+	// Bearer tdp_...), issued by the plugin host.
+	MethodPluginToken Method = "plugin_token"
 )
 
 // Principal is who a request acts as. It is immutable once authenticated;

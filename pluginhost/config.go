@@ -25,6 +25,8 @@ type Config struct {
 	MaxBundleBytes int64 `env:"PLUGINS_MAX_BUNDLE_BYTES"`
 	// DownloadTimeout bounds a URL download. Default 60s.
 	DownloadTimeout time.Duration `env:"PLUGINS_DOWNLOAD_TIMEOUT"`
+	// TokenTTL is the lifetime of a plugin token. Default 1h.
+	TokenTTL time.Duration `env:"PLUGINS_TOKEN_TTL"`
 }
 
 // WithDefaults returns a copy of c with zero fields set to their defaults.
@@ -40,6 +42,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.DownloadTimeout == 0 {
 		c.DownloadTimeout = time.Minute
+	}
+	if c.TokenTTL == 0 {
+		c.TokenTTL = time.Hour
 	}
 	return c
 }
@@ -59,6 +64,9 @@ func (c Config) Validate() error {
 	}
 	if c.DownloadTimeout <= 0 {
 		bad("DownloadTimeout", "must be positive, such as 60s")
+	}
+	if c.TokenTTL < time.Minute || c.TokenTTL > 24*time.Hour {
+		bad("TokenTTL", "must be from 1m to 24h, such as 1h")
 	}
 	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package pluginhost
 
 import (
+	"context"
 	"log/slog"
 
 	"go.uber.org/fx"
@@ -14,20 +15,38 @@ import (
 // configuration: the *Registry, the *Installer and the lifecycle routes
 // under /api/v1/plugins, and contributes Migrations. It uses, when the
 // graph has them: a BundleScanner (UI plugins are refused without one),
-// a ModuleChecker (wasm plugins are refused without one), the
-// *auth.Authorizer (secret configuration values are shown to
-// plugins:admin), an auth.Auditor (changes are audited), a *slog.Logger
-// and dashcore.Info (its Version is the TaylorDash version manifests
-// must accept).
+// a ModuleChecker (wasm plugins are refused without one), an
+// auth.Auditor (changes are audited), a *slog.Logger and dashcore.Info
+// (its Version is the TaylorDash version manifests must accept). It
+// needs auth.Module: each plugin is a principal (role plugin:<id>) in
+// the *auth.Authorizer's policy, reconciled at start, and its tokens are
+// an authenticator of the guard.
 var Module = fx.Module("pluginhost",
 	dashcore.ProvideConfig[Config](),
 	store.AsMigrations(Migrations.Namespace, Migrations.FS, Migrations.DependsOn...),
 	fx.Provide(
 		NewRegistry,
 		newModuleInstaller,
+		newModulePrincipals,
+		auth.AsAuthenticator(func(p *Principals) *Principals { return p }),
 		dashcore.AsRoutes(newModuleRoutes),
 	),
+	fx.Invoke(syncOnStart),
 )
+
+func newModulePrincipals(db *store.DB, authz *auth.Authorizer, cfg Config) *Principals {
+	return NewPrincipals(db, authz, cfg.TokenTTL)
+}
+
+// syncOnStart reconciles the plugins' roles with the policy when the
+// application starts.
+func syncOnStart(lc fx.Lifecycle, ps *Principals, log *slog.Logger) {
+	lc.Append(fx.StartHook(func(ctx context.Context) {
+		if err := ps.SyncAll(ctx); err != nil {
+			log.Error("plugin roles not reconciled", slog.Any("error", err))
+		}
+	}))
+}
 
 type installerParams struct {
 	fx.In
@@ -55,15 +74,14 @@ type routesParams struct {
 	fx.In
 	Installer  *Installer
 	Registry   *Registry
-	Authorizer *auth.Authorizer `optional:"true"`
+	Principals *Principals
+	Authorizer *auth.Authorizer
 	Auditor    auth.Auditor     `optional:"true"`
 	Logger     *slog.Logger     `optional:"true"`
 }
 
 func newModuleRoutes(p routesParams) dashcore.Routes {
-	rt := &Routes{Installer: p.Installer, Registry: p.Registry, Auditor: p.Auditor, Logger: p.Logger}
-	if p.Authorizer != nil {
-		rt.Authorizer = p.Authorizer
-	}
+	rt := &Routes{Installer: p.Installer, Registry: p.Registry, Principals: p.Principals, Authorizer: p.Authorizer,
+		Auditor: p.Auditor, Logger: p.Logger}
 	return rt.Contribution()
 }

@@ -2,6 +2,7 @@ package pluginhost
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -148,10 +149,15 @@ func upsert(ctx context.Context, tx pgx.Tx, p *Plugin) error {
 	if len(p.Config) == 0 {
 		p.Config = json.RawMessage(`{}`)
 	}
+	// The key that signs the plugin's tokens; an update keeps it.
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return fmt.Errorf("pluginhost: plugin key: %w", err)
+	}
 	_, err = tx.Exec(ctx, `
 		INSERT INTO plugins (id, name, version, description, author, type, kind, runtime, status, repository_url,
-			source, source_ref, bundle_sha256, install_path, manifest, permissions, config, installed_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'installed', NULLIF($9, ''), $10, $11, $12, $13, $14, $15, $16, NULLIF($17, ''))
+			source, source_ref, bundle_sha256, install_path, manifest, permissions, config, installed_by, credential_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'installed', NULLIF($9, ''), $10, $11, $12, $13, $14, $15, $16, NULLIF($17, ''), $18)
 		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, version = EXCLUDED.version,
 			description = EXCLUDED.description, author = EXCLUDED.author, type = EXCLUDED.type, kind = EXCLUDED.kind,
 			runtime = EXCLUDED.runtime, repository_url = EXCLUDED.repository_url, source = EXCLUDED.source,
@@ -159,7 +165,7 @@ func upsert(ctx context.Context, tx pgx.Tx, p *Plugin) error {
 			install_path = EXCLUDED.install_path, manifest = EXCLUDED.manifest, permissions = EXCLUDED.permissions,
 			config = EXCLUDED.config, last_updated = now()`,
 		p.ID, p.Name, p.Version, p.Description, p.Author, p.Type, p.Kind, p.Runtime, p.RepositoryURL,
-		p.Source, p.SourceRef, p.BundleSHA256, p.InstallPath, manifest, p.Manifest.Permissions, p.Config, p.InstalledBy)
+		p.Source, p.SourceRef, p.BundleSHA256, p.InstallPath, manifest, p.Manifest.Permissions, p.Config, p.InstalledBy, key)
 	if err != nil {
 		return fmt.Errorf("pluginhost: store plugin %s: %w", p.ID, store.MapError(err))
 	}
@@ -341,7 +347,7 @@ func (r *Registry) Health(ctx context.Context, id string) (*RuntimeHealth, error
 
 // Stats is the original's plugin overview.
 type Stats struct {
-	TotalPlugins          int            `json:"total_plugins"`
+	TotalPlugins          int            `json:"total_plugins" example:"3"`
 	InstalledPlugins      int            `json:"installed_plugins"`
 	DisabledPlugins       int            `json:"disabled_plugins"`
 	FailedPlugins         int            `json:"failed_plugins" doc:"Always 0: a failed install leaves no row."`

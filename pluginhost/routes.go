@@ -54,8 +54,14 @@ type Routes struct {
 	Authorizer Permissioner
 	// Auditor records changes; nil records nothing.
 	Auditor auth.Auditor
+	// Principals keeps plugins' roles in the policy and issues their
+	// tokens; nil disables tokens and the proxy.
+	Principals *Principals
 	// Logger receives audit failures; nil discards them.
 	Logger *slog.Logger
+
+	mux  *http.ServeMux
+	oapi *huma.OpenAPI
 }
 
 // Contribution returns the routes as a dashcore contribution.
@@ -66,13 +72,19 @@ func (rt *Routes) Contribution() dashcore.Routes {
 // Handle adds the plain handler serving UI plugin assets
 // ([AssetsPattern]).
 func (rt *Routes) Handle(mux *http.ServeMux) {
+	rt.mux = mux
 	mux.HandleFunc(AssetsPattern, rt.serveAsset)
+	for _, m := range proxyMethods {
+		mux.HandleFunc(m+" /api/v1/plugins/{plugin_id}/proxy/{path...}", rt.proxy)
+	}
 }
 
 // Register adds the operations to api.
 func (rt *Routes) Register(api huma.API) {
 	tags := []string{"plugins"}
+	rt.oapi = api.OpenAPI()
 	documentAssets(api)
+	documentProxy(api)
 	maxBody := rt.Installer.cfg.Limits.MaxArchiveBytes + 1<<20
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "install-plugin", Method: http.MethodPost, Path: "/api/v1/plugins/install", Tags: tags,
@@ -137,6 +149,14 @@ func (rt *Routes) Register(api huma.API) {
 		})
 	}
 	huma.Register(api, auth.Require(huma.Operation{
+		OperationID: "plugin-token", Method: http.MethodPost, Path: "/api/v1/plugins/{plugin_id}/token", Tags: tags,
+		Summary: "A token for a plugin",
+		Description: "A short-lived bearer token (tdp_...) that authenticates the plugin itself, for the host page to " +
+			"hand to the plugin's iframe or to relay its API calls: it is good only at the plugin's proxy " +
+			"(/api/v1/plugins/{plugin_id}/proxy/...), where the manifest's api_endpoints and permissions apply.",
+		Errors: guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
+	}, "plugins", "read"), rt.token)
+	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "configure-plugin", Method: http.MethodPost, Path: "/api/v1/plugins/{plugin_id}/config", Tags: tags,
 		Summary: "Configure a plugin", Description: "The configuration must satisfy the plugin's config_schema; the old and new values are kept in the history.",
 		Errors: guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
@@ -188,6 +208,7 @@ func installRequestBody() *huma.RequestBody {
 				"archive": {Type: "string", ContentEncoding: "binary", Description: "The .zip or .tar.gz bundle."},
 				"force":   {Type: "string", Enum: []any{"true", "false"}},
 			}},
+			Example: map[string]any{"archive": "(the bytes of project-dashboard-1.2.0.zip)", "force": "false"},
 		},
 	}}
 }
@@ -216,7 +237,7 @@ type installBody struct {
 // InstallResponse is the answer of install and update: the original's
 // keys (status, plugin_id, message, installation_id) and the findings.
 type InstallResponse struct {
-	Status          string    `json:"status" enum:"installed,already_installed,rejected" doc:"installed (or updated), already_installed, or rejected (nothing was kept)."`
+	Status          string    `json:"status" enum:"installed,already_installed,rejected" example:"installed" doc:"installed (or updated), already_installed, or rejected (nothing was kept)."`
 	PluginID        string    `json:"plugin_id,omitempty"`
 	Version         string    `json:"version,omitempty"`
 	PreviousVersion string    `json:"previous_version,omitempty"`
@@ -333,6 +354,9 @@ func (rt *Routes) doInstall(ctx context.Context, in *installInput, id string, up
 	case update:
 		typ = AuditPluginUpdated
 	}
+	if res.Status == OutcomeInstalled && res.Plugin != nil {
+		rt.syncRole(ctx, res.PluginID, res.Plugin.Manifest.Permissions)
+	}
 	if res.Status != OutcomeAlreadyInstalled {
 		rt.audit(ctx, typ, outcomeOf(res.Status != OutcomeRejected), map[string]any{
 			"plugin_id": res.PluginID, "version": res.Version, "previous_version": res.PreviousVersion,
@@ -358,8 +382,8 @@ func (rt *Routes) update(ctx context.Context, in *updateInput) (*installOutput, 
 // PluginInfo is a plugin in the API: the original's fields and the new
 // ones (runtime, source, enabled, manifest).
 type PluginInfo struct {
-	ID                 string          `json:"id"`
-	Name               string          `json:"name"`
+	ID                 string          `json:"id" example:"project-dashboard"`
+	Name               string          `json:"name" example:"Project Dashboard Widget"`
 	Version            string          `json:"version"`
 	Description        string          `json:"description"`
 	Author             string          `json:"author"`
@@ -461,10 +485,13 @@ func (rt *Routes) get(ctx context.Context, in *pluginIDInput) (*pluginOutput, er
 	return &pluginOutput{Body: rt.info(ctx, p)}, nil
 }
 
+// PluginMessage is the original's {"message": ...} answer.
+type PluginMessage struct {
+	Message string `json:"message" example:"Plugin project-dashboard uninstalled successfully"`
+}
+
 type messageOutput struct {
-	Body struct {
-		Message string `json:"message"`
-	}
+	Body PluginMessage
 }
 
 func messagef(format string, args ...any) *messageOutput {
@@ -477,6 +504,7 @@ func (rt *Routes) uninstall(ctx context.Context, in *pluginIDInput) (*messageOut
 	if err := rt.Installer.Uninstall(ctx, in.PluginID); err != nil {
 		return nil, notFound(err, in.PluginID)
 	}
+	rt.syncRole(ctx, in.PluginID, nil)
 	rt.audit(ctx, AuditPluginUninstalled, "success", map[string]any{"plugin_id": in.PluginID})
 	return messagef("Plugin %s uninstalled successfully", in.PluginID), nil
 }
@@ -493,11 +521,46 @@ func (rt *Routes) setEnabled(ctx context.Context, id string, on bool) (*messageO
 	return messagef("Plugin %s %s", id, verb), nil
 }
 
+// TokenResponse is a plugin token.
+type TokenResponse struct {
+	Token     string    `json:"token" doc:"Send as Authorization: Bearer <token>."`
+	TokenType string    `json:"token_type" example:"Bearer"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Proxy     string    `json:"proxy" doc:"The path under which the plugin calls the API." example:"/api/v1/plugins/project-dashboard/proxy/"`
+}
+
+type tokenOutput struct {
+	Body TokenResponse
+}
+
+func (rt *Routes) token(ctx context.Context, in *pluginIDInput) (*tokenOutput, error) {
+	if rt.Principals == nil {
+		return nil, dashcore.NewError(dashcore.ErrNotFound, "plugin tokens are not available on this host", nil)
+	}
+	tok, exp, err := rt.Principals.Issue(ctx, in.PluginID)
+	if err != nil {
+		return nil, notFound(err, in.PluginID)
+	}
+	return &tokenOutput{Body: TokenResponse{Token: tok, TokenType: "Bearer", ExpiresAt: exp,
+		Proxy: ProxyPrefix + in.PluginID + "/proxy/"}}, nil
+}
+
+// syncRole updates a plugin's role after a change; a failure is logged
+// (the plugin's calls are refused until the next start reconciles).
+func (rt *Routes) syncRole(ctx context.Context, id string, perms []string) {
+	if rt.Principals == nil {
+		return
+	}
+	if err := rt.Principals.SyncRole(context.WithoutCancel(ctx), id, perms); err != nil && rt.Logger != nil {
+		rt.Logger.ErrorContext(ctx, "plugin role not updated; it is reconciled at the next start", slog.String("plugin", id), slog.Any("error", err))
+	}
+}
+
 type configInput struct {
 	PluginID string `path:"plugin_id" minLength:"3" maxLength:"50" pattern:"^[a-z0-9-]+$" doc:"The plugin's id."`
 	Body     struct {
 		PluginID       string          `json:"plugin_id,omitempty" doc:"Ignored; the path names the plugin (kept for the original's clients)."`
-		Config         json.RawMessage `json:"config" doc:"The new configuration, a JSON object."`
+		Config         json.RawMessage `json:"config" doc:"The new configuration, a JSON object." example:"{\"refreshInterval\": 30000}"`
 		ValidateSchema *bool           `json:"validate_schema,omitempty" doc:"Kept for the original's clients; the schema is always enforced."`
 	}
 }
@@ -535,8 +598,8 @@ func (rt *Routes) configure(ctx context.Context, in *configInput) (*messageOutpu
 // HealthResponse is the original's PluginHealthCheck with the runtime
 // record.
 type HealthResponse struct {
-	PluginID      string     `json:"plugin_id"`
-	Status        string     `json:"status" enum:"healthy,degraded,unhealthy,disabled"`
+	PluginID      string     `json:"plugin_id" example:"project-dashboard"`
+	Status        string     `json:"status" enum:"healthy,degraded,unhealthy,disabled" example:"healthy"`
 	Message       string     `json:"message"`
 	LastCheck     time.Time  `json:"last_check"`
 	ResponseTime  *float64   `json:"response_time" doc:"Mean duration of recent calls in milliseconds; null without calls."`
@@ -589,9 +652,9 @@ func (rt *Routes) health(ctx context.Context, in *pluginIDInput) (*healthOutput,
 // ViolationInfo is the original's PluginSecurityViolation with the
 // finding's location.
 type ViolationInfo struct {
-	ID            int64          `json:"id"`
-	PluginID      string         `json:"plugin_id"`
-	ViolationType string         `json:"violation_type"`
+	ID            int64          `json:"id" example:"17"`
+	PluginID      string         `json:"plugin_id" example:"project-dashboard"`
+	ViolationType string         `json:"violation_type" example:"unauthorized_api_access"`
 	Description   string         `json:"description"`
 	Severity      string         `json:"severity"`
 	Origin        string         `json:"origin" enum:"scan,runtime,proxy"`
@@ -640,8 +703,8 @@ func (rt *Routes) violations(ctx context.Context, in *violationsInput) (*violati
 
 type scanOutput struct {
 	Body struct {
-		Message          string          `json:"message"`
-		SecurityScore    int             `json:"security_score"`
+		Message          string          `json:"message" example:"Security scan completed"`
+		SecurityScore    int             `json:"security_score" example:"100"`
 		Status           string          `json:"status"`
 		Blocked          bool            `json:"blocked" doc:"The current rules would refuse this bundle; the plugin is disabled."`
 		Findings         []Finding       `json:"findings"`
@@ -690,9 +753,9 @@ func (rt *Routes) stats(ctx context.Context, _ *struct{}) (*statsOutput, error) 
 
 // RegistryEntry is one plugin in the frontend registry.
 type RegistryEntry struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	Version string `json:"version"`
+	ID      string `json:"id" example:"project-dashboard"`
+	Name    string `json:"name" example:"Project Dashboard Widget"`
+	Version string `json:"version" example:"1.2.0"`
 	Type    string `json:"type"`
 	Kind    string `json:"kind"`
 	Runtime string `json:"runtime"`

@@ -42,14 +42,14 @@ func documentAssets(api huma.API) {
 		Summary: "A UI plugin's files",
 		Description: "Served to a sandboxed iframe (sandbox=\"" + IframeSandbox + "\") with a Content-Security-Policy derived " +
 			"from the manifest: default-src 'none'; scripts only from the plugin's own directory, its allowed_origins " +
-			"and inline scripts by hash; connections only to its allowed_origins and this API; the CSP sandbox " +
+			"and inline scripts by hash; connections only to its allowed_origins; the CSP sandbox " +
 			"directive; framed only by this origin; no cookies. Only enabled UI plugins are served.",
 		Parameters: []*huma.Param{
 			{Name: "plugin_id", In: "path", Required: true, Schema: &huma.Schema{Type: "string"}},
 			{Name: "path", In: "path", Required: true, Schema: &huma.Schema{Type: "string"}, Description: "A file of the bundle."},
 		},
 		Responses: map[string]*huma.Response{
-			"200": {Description: "The file.", Content: map[string]*huma.MediaType{"*/*": {Schema: &huma.Schema{Type: "string", ContentEncoding: "binary"}}}},
+			"200": {Description: "The file.", Content: map[string]*huma.MediaType{"*/*": {Schema: &huma.Schema{Type: "string", ContentEncoding: "binary"}, Example: "<!doctype html><title>Project Dashboard</title>..."}}},
 			"404": {Description: "No such enabled plugin or file."},
 		},
 	}, "plugin-assets")
@@ -135,7 +135,8 @@ func requestOrigin(r *http.Request) string {
 // by default; scripts from the plugin's own directory on apiOrigin, its
 // allowed_origins (https only) and the given inline-script hashes;
 // styles, images and fonts from the same places (inline styles allowed);
-// connections to its allowed_origins and apiOrigin (the API proxy);
+// connections to its allowed_origins only (the API is reached through
+// the host page and the plugin's proxy);
 // framed by apiOrigin only; the sandbox directive with allow-scripts
 // only; no base URI, forms or plugins.
 func AssetCSP(m *Manifest, apiOrigin string, inlineHashes []string) string {
@@ -160,6 +161,13 @@ func AssetCSP(m *Manifest, apiOrigin string, inlineHashes []string) string {
 		}
 		return strings.Join(all, " ")
 	}
+	// The API is reached through the host page (postMessage to the
+	// parent, which calls the plugin's proxy with the plugin's token), so
+	// connections go only to the declared origins.
+	connect := "'none'"
+	if len(origins) > 0 {
+		connect = join(origins)
+	}
 	script := []string{own}
 	for _, h := range inlineHashes {
 		script = append(script, "'sha256-"+h+"'")
@@ -170,7 +178,7 @@ func AssetCSP(m *Manifest, apiOrigin string, inlineHashes []string) string {
 		"style-src " + join([]string{own, "'unsafe-inline'"}, httpsOrigins),
 		"img-src " + join([]string{own, "data:"}, httpsOrigins),
 		"font-src " + join([]string{own}, httpsOrigins),
-		"connect-src " + join([]string{apiOrigin}, origins),
+		"connect-src " + connect,
 		"frame-ancestors " + apiOrigin,
 		"base-uri 'none'",
 		"form-action 'none'",

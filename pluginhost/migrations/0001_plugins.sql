@@ -20,7 +20,7 @@ CREATE TABLE plugins (
     manifest            jsonb NOT NULL,
     permissions         text[] NOT NULL DEFAULT '{}',
     config              jsonb NOT NULL DEFAULT '{}',
-    credential_hash     bytea,
+    credential_key      bytea NOT NULL,
     security_score      integer NOT NULL DEFAULT 100 CHECK (security_score BETWEEN 0 AND 100),
     security_violations integer NOT NULL DEFAULT 0,
     last_violation      timestamptz,

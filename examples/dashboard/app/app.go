@@ -19,6 +19,8 @@ import (
 	"github.com/taylordash/taylordash/examples/dashboard/tracker"
 	"github.com/taylordash/taylordash/observability"
 	"github.com/taylordash/taylordash/observability/logspg"
+	"github.com/taylordash/taylordash/pluginhost"
+	"github.com/taylordash/taylordash/pluginhost/scanner"
 	"github.com/taylordash/taylordash/store"
 )
 
@@ -50,6 +52,8 @@ func Modules() fx.Option {
 		fx.Provide(func(o *eventbuspg.Outbox) authpg.Outbox { return o }),
 		tracker.Module,
 		fx.Provide(func(o *eventbuspg.Outbox) tracker.Outbox { return o }),
+		pluginhost.Module,
+		scanner.Module,
 		fx.Provide(dashcore.AsRoutes(newRootRoutes)),
 	)
 }
