@@ -76,8 +76,8 @@ type routesParams struct {
 	Registry   *Registry
 	Principals *Principals
 	Authorizer *auth.Authorizer
-	Auditor    auth.Auditor     `optional:"true"`
-	Logger     *slog.Logger     `optional:"true"`
+	Auditor    auth.Auditor `optional:"true"`
+	Logger     *slog.Logger `optional:"true"`
 }
 
 func newModuleRoutes(p routesParams) dashcore.Routes {
