@@ -30,7 +30,7 @@ func ExampleParseManifest() {
 	// Output:
 	// allowed_origins[0]: must be only scheme://host[:port], without user, path, query or fragment
 	// entry_point: must not contain .. segments
-	// permissions[1]: must be one of read:projects, write:projects, read:events, publish:events, read:logs, read:system, network:http, network:websocket, storage:local, plugin:messaging
+	// permissions[1]: must be one of read:projects, write:projects, read:events, publish:events, read:logs, read:system, network:http, network:websocket, storage:local, plugin:messaging, system:clock, system:random
 	// true
 	// false
 }

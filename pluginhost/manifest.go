@@ -42,11 +42,13 @@ const (
 	RuntimeWasm = "wasm"
 )
 
-// Permissions are the original's ten plugin permissions, the only values
-// a manifest may list.
+// Permissions are the values a manifest may list: the original's ten,
+// and two for WebAssembly plugins (system:clock, the host's real clocks;
+// system:random, real randomness).
 var Permissions = []string{
 	"read:projects", "write:projects", "read:events", "publish:events", "read:logs",
 	"read:system", "network:http", "network:websocket", "storage:local", "plugin:messaging",
+	"system:clock", "system:random",
 }
 
 // Manifest is a plugin's plugin.json. The original's fields keep their

@@ -102,7 +102,7 @@ func TestParseManifestNamesFieldAndRule(t *testing.T) {
 		"id: must use only a-z, 0-9 and '-'",
 		"limits: are only for runtime wasm",
 		"name: is required",
-		"permissions[1]: must be one of read:projects, write:projects, read:events, publish:events, read:logs, read:system, network:http, network:websocket, storage:local, plugin:messaging",
+		"permissions[1]: must be one of read:projects, write:projects, read:events, publish:events, read:logs, read:system, network:http, network:websocket, storage:local, plugin:messaging, system:clock, system:random",
 		"permissions[2]: repeats read:projects",
 		"repository: must be an https URL",
 		"sha256: must be 64 hex digits",
