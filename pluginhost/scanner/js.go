@@ -233,6 +233,7 @@ type jsScope struct {
 type jsBinding struct {
 	init    ast.Expression // nil when not a simple binding with an initializer
 	isConst bool
+	path    gpath // a parameter's argument, when it is a global: (function (w) {...})(window)
 }
 
 const scopeMapAt = 16
@@ -257,6 +258,9 @@ type jsWalker struct {
 	scopes []jsScope
 	listen []string // events of the input listeners whose handler is being walked
 	fold   int      // depth of constant folding
+	// funcDepth counts the enclosing non-arrow functions: at 0, this is
+	// the global object.
+	funcDepth int
 }
 
 func (w *jsWalker) fileOff(codeOff int) int { return w.om.at(max(0, codeOff-w.shift)) }
@@ -272,7 +276,7 @@ func (w *jsWalker) pop()  { w.scopes = w.scopes[:len(w.scopes)-1] }
 func (w *jsWalker) declare(name string, b jsBinding) {
 	top := &w.scopes[len(w.scopes)-1]
 	if i, ok := top.find(name); ok {
-		if b.init != nil || top.inits[i].isConst {
+		if b.init != nil || b.path.n > 0 || top.inits[i].isConst {
 			top.inits[i] = b
 		}
 		return
@@ -312,6 +316,9 @@ func (w *jsWalker) constInit(name string) ast.Expression {
 // (const w = window; var d = document), if any.
 func (w *jsWalker) alias(name string) gpath {
 	declared, b := w.lookup(name)
+	if b.path.n > 0 {
+		return b.path
+	}
 	if !declared || b.init == nil || w.fold >= maxFoldDepth {
 		return gpath{}
 	}
@@ -633,31 +640,41 @@ func (w *jsWalker) pattern(t ast.Expression) {
 	}
 }
 
-func (w *jsWalker) function(fn *ast.FunctionLiteral) {
+func (w *jsWalker) function(fn *ast.FunctionLiteral) { w.functionWith(fn, nil) }
+
+// functionWith walks a function whose parameters receive the global
+// paths args (an immediately invoked function).
+func (w *jsWalker) functionWith(fn *ast.FunctionLiteral, args []gpath) {
 	if fn == nil {
 		return
 	}
 	w.push()
+	w.funcDepth++
 	if fn.Name != nil {
 		w.declare(fn.Name.Name.String(), jsBinding{})
 	}
-	w.params(fn.ParameterList, fn.DeclarationList)
+	w.params(fn.ParameterList, fn.DeclarationList, args)
 	if fn.Body != nil {
 		w.hoist(fn.Body.List)
 		w.stmts(fn.Body.List)
 	}
+	w.funcDepth--
 	w.pop()
 }
 
-func (w *jsWalker) params(pl *ast.ParameterList, decls []*ast.VariableDeclaration) {
+func (w *jsWalker) params(pl *ast.ParameterList, decls []*ast.VariableDeclaration, args []gpath) {
 	for _, d := range decls {
 		w.declareBindings(d.List, false)
 	}
 	if pl == nil {
 		return
 	}
-	for _, b := range pl.List {
-		w.declareTarget(b.Target, jsBinding{})
+	for i, b := range pl.List {
+		var bind jsBinding
+		if i < len(args) {
+			bind.path = args[i]
+		}
+		w.declareTarget(b.Target, bind)
 	}
 	w.declareTarget(pl.Rest, jsBinding{})
 	for _, b := range pl.List {
@@ -667,9 +684,11 @@ func (w *jsWalker) params(pl *ast.ParameterList, decls []*ast.VariableDeclaratio
 	w.pattern(pl.Rest)
 }
 
-func (w *jsWalker) arrow(fn *ast.ArrowFunctionLiteral) {
+func (w *jsWalker) arrow(fn *ast.ArrowFunctionLiteral) { w.arrowWith(fn, nil) }
+
+func (w *jsWalker) arrowWith(fn *ast.ArrowFunctionLiteral, args []gpath) {
 	w.push()
-	w.params(fn.ParameterList, fn.DeclarationList)
+	w.params(fn.ParameterList, fn.DeclarationList, args)
 	switch body := fn.Body.(type) {
 	case *ast.BlockStatement:
 		w.hoist(body.List)
@@ -678,6 +697,39 @@ func (w *jsWalker) arrow(fn *ast.ArrowFunctionLiteral) {
 		w.expr(body.Expression, useEscape)
 	}
 	w.pop()
+}
+
+// iife walks an immediately invoked function, (function (w) {...})(window)
+// or (function (w) {...}).call(this, window), binding its parameters to
+// the global paths of the arguments; ok is false for any other call.
+func (w *jsWalker) iife(e *ast.CallExpression) (ok bool) {
+	callee, args := e.Callee, e.ArgumentList
+	if dot, isDot := callee.(*ast.DotExpression); isDot && dot.Identifier.Name.String() == "call" {
+		callee = dot.Left
+		if len(args) > 0 {
+			args = args[1:]
+		}
+	}
+	var paths []gpath
+	resolveArgs := func() {
+		for _, a := range args {
+			paths = append(paths, w.resolve(a))
+		}
+	}
+	switch fn := callee.(type) {
+	case *ast.FunctionLiteral:
+		resolveArgs()
+		w.functionWith(fn, paths)
+	case *ast.ArrowFunctionLiteral:
+		resolveArgs()
+		w.arrowWith(fn, paths)
+	default:
+		return false
+	}
+	for _, a := range e.ArgumentList {
+		w.expr(a, useEscape)
+	}
+	return true
 }
 
 func (w *jsWalker) class(c *ast.ClassLiteral) {
@@ -742,6 +794,8 @@ func (w *jsWalker) expr(e ast.Expression, u use) gpath {
 		}
 		w.checkRef(p, u, e.Idx)
 		return p
+	case *ast.ThisExpression:
+		return w.resolve(e)
 	case *ast.DotExpression:
 		lp := w.expr(e.Left, useObject)
 		p := lp.member(e.Identifier.Name.String(), false)

@@ -325,6 +325,27 @@ func (w *jsWalker) resolve(e ast.Expression) gpath {
 		return w.resolve(e.Expression)
 	case *ast.Optional:
 		return w.resolve(e.Expression)
+	case *ast.ThisExpression:
+		if w.funcDepth == 0 {
+			return globalPath("window")
+		}
+	case *ast.ConditionalExpression:
+		// typeof window !== 'undefined' ? window : this
+		if p := w.resolve(e.Consequent); p.n > 0 {
+			return p
+		}
+		return w.resolve(e.Alternate)
+	case *ast.BinaryExpression:
+		// window || this, self && self.document
+		if e.Operator == token.LOGICAL_OR || e.Operator == token.LOGICAL_AND || e.Operator == token.COALESCE {
+			if p := w.resolve(e.Right); p.n > 0 && e.Operator == token.LOGICAL_AND {
+				return p
+			}
+			if p := w.resolve(e.Left); p.n > 0 {
+				return p
+			}
+			return w.resolve(e.Right)
+		}
 	}
 	return gpath{}
 }

@@ -105,6 +105,9 @@ func (w *jsWalker) call(e *ast.CallExpression) {
 		}
 		return
 	}
+	if w.iife(e) {
+		return
+	}
 	cp := w.expr(e.Callee, useCallee)
 	name, recv, isMember := w.memberName(e.Callee)
 	if !isMember && cp.n == 1 {

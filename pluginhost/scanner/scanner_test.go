@@ -335,9 +335,15 @@ var ruleCases = []ruleCase{
 	{name: "protocol-relative", file: "index.html", src: `<img src="//evil.example/p.gif">`, want: []string{"net.undeclared-origin"}, exact: true},
 
 	// One case for every other rule.
+	{name: "this at top level", src: "this.eval('1'); function f() { return this.eval; }", want: []string{"code.eval"}, exact: true},
 	{name: "eval alias", src: "const e = eval; e('1');", want: []string{"code.eval"}, exact: true},
 	{name: "global object alias", src: "var w = window, d = w.document;\nw.setTimeout(() => {}, 1);\nd.cookie;", want: []string{"exfil.cookie"}, exact: true},
 	{name: "global object alias to frame", src: "const p = window.parent;\np.location.href = '/';", want: []string{"frame.escape", "frame.reference"}, exact: true},
+	{name: "global object as an IIFE argument", src: "(function (w, d) {\n  w['ev' + 'al']('1');\n  d.cookie;\n})(window, document);",
+		want: []string{"code.eval", "code.obfuscated-access", "exfil.cookie"}, exact: true},
+	{name: "UMD wrapper", src: "(function (root, factory) { factory(root); }(typeof window !== 'undefined' ? window : this, function (g) { g.top.location = '/'; }));\n" +
+		"(function () { var g = this; }).call(this, this);\n(function (global) { global.fetch('https://evil.example'); }).call(this, this);",
+		want: []string{"net.undeclared-origin"}, exact: true},
 	{name: "destructured global", src: "const { cookie } = document;\nconst { sendBeacon: b } = navigator;", want: []string{"exfil.cookie", "exfil.send-beacon"}, exact: true},
 	{name: "Function constructor via constructor", src: "[].constructor.constructor('alert(1)')();", want: []string{"code.function-constructor"}, exact: true},
 	{name: "string timer", src: "setTimeout('tick()', 100);", want: []string{"code.string-timer"}, exact: true},
