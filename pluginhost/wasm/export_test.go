@@ -26,3 +26,6 @@ func (p *Plugin) StartInstanceWithoutInit(ctx context.Context) (func(), error) {
 	}
 	return func() { _ = mod.Close(ctx); alloc.mem.release() }, nil
 }
+
+// CoalesceData exposes coalesceData to the tests.
+var CoalesceData = coalesceData

@@ -225,3 +225,32 @@ func TestClose(t *testing.T) {
 		t.Errorf("Load after Close: %v", err)
 	}
 }
+
+// Closing a plugin, and then the runtime, while a guest spins: Close
+// reports the call still running, the call ends, nothing crashes.
+func TestCloseWhileCalling(t *testing.T) {
+	b := setup(t, nil)
+	p := b.load(t, "spin", wasm.PluginSpec{Limits: wasm.Limits{Timeout: 300 * time.Millisecond}})
+	errc := make(chan error, 1)
+	go func() { _, err := p.Call(context.Background(), "td_spin", nil); errc <- err }()
+	time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := p.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close during a call: %v, want the context's error", err)
+	}
+	if err := b.rt.Close(ctx); err != nil {
+		t.Errorf("runtime Close: %v", err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, wasm.ErrClosed) {
+			t.Errorf("the spinning call ended with %v, want ErrClosed", err)
+		}
+		if n := len(b.violations.all()); n != 0 {
+			t.Errorf("%d violations for a call the host closed", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the call did not end")
+	}
+}

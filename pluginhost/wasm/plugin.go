@@ -260,6 +260,9 @@ func (p *Plugin) classify(ctx, callCtx context.Context, cs *callState, inst *ins
 		}
 		return "", fmt.Errorf("%s: %w", where, ErrClosed) // the runtime closed the instance
 	}
+	if errors.As(err, &exit) && p.closing() { // closed under the call, not the guest's doing
+		return "", fmt.Errorf("%s: %w", where, ErrClosed)
+	}
 	if stderr != "" {
 		p.rt.log.WarnContext(ctx, "wasm: plugin stderr", "plugin", p.id, "function", cs.function, "stderr", stderr)
 	}
@@ -454,6 +457,16 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	return inst, nil
 }
 
+// closing reports whether the plugin or its runtime is closed.
+func (p *Plugin) closing() bool {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	p.rt.mu.Lock()
+	defer p.rt.mu.Unlock()
+	return closed || p.rt.closed
+}
+
 // Disabled reports whether the plugin is disabled.
 func (p *Plugin) Disabled() bool { return p.disabled.Load() }
 
@@ -528,9 +541,11 @@ func (p *Plugin) recordViolations(ctx context.Context, vs []Violation) {
 	}
 }
 
-// Close stops the plugin: new calls fail with ErrClosed; it waits, until
-// ctx is done, for the calls in flight, then frees the instances and the
-// compiled module. It tolerates being called twice.
+// Close stops the plugin: new calls fail with ErrClosed, and its id is
+// free for another Load. It waits for the calls in flight, then frees the
+// instances and the compiled module; if ctx ends first, it returns an
+// error and the calls still running free them when they end (at their
+// deadline at the latest). It tolerates being called twice.
 func (p *Plugin) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
@@ -543,22 +558,28 @@ func (p *Plugin) Close(ctx context.Context) error {
 
 	done := make(chan struct{})
 	go func() { p.inflight.Wait(); p.bg.Wait(); close(done) }()
+	p.rt.unregister(p)
+	free := func() {
+		for {
+			select {
+			case inst := <-p.idle:
+				inst.close()
+				continue
+			default:
+			}
+			break
+		}
+		p.rt.release(context.WithoutCancel(ctx), p.sum)
+	}
 	var err error
 	select {
 	case <-done:
+		free()
 	case <-ctx.Done():
+		// The calls still running end at their deadline; free the
+		// compiled module after them.
+		go func() { <-done; free() }()
 		err = fmt.Errorf("wasm: close %s: calls still running: %w", p.id, ctx.Err())
 	}
-	for {
-		select {
-		case inst := <-p.idle:
-			inst.close()
-			continue
-		default:
-		}
-		break
-	}
-	p.rt.unregister(p)
-	p.rt.release(context.WithoutCancel(ctx), p.sum)
 	return err
 }

@@ -150,7 +150,7 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte) (wazero.CompiledModu
 	r.mu.Unlock()
 
 	start := time.Now()
-	mod, err := r.rt.CompileModule(ctx, wasm)
+	mod, err := r.rt.CompileModule(ctx, coalesceData(wasm))
 	if err != nil {
 		return nil, sum, fmt.Errorf("%w: compile: %w", ErrInvalidModule, err)
 	}

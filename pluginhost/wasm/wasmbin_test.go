@@ -22,6 +22,19 @@ func uleb(n uint32) []byte {
 	}
 }
 
+// sleb encodes n as signed LEB128.
+func sleb(n int32) []byte {
+	var out []byte
+	for {
+		b := byte(n & 0x7f)
+		n >>= 7
+		if (n == 0 && b&0x40 == 0) || (n == -1 && b&0x40 != 0) {
+			return append(out, b)
+		}
+		out = append(out, b|0x80)
+	}
+}
+
 func cat(parts ...[]byte) []byte {
 	var out []byte
 	for _, p := range parts {
@@ -91,7 +104,7 @@ func (m module) encode() []byte {
 	if len(m.data) > 0 {
 		var segs [][]byte
 		for _, d := range m.data {
-			segs = append(segs, cat([]byte{0x00, 0x41}, uleb(uint32(d[0].(int))), []byte{0x0b}, name(string(d[1].([]byte)))))
+			segs = append(segs, cat([]byte{0x00, 0x41}, sleb(int32(d[0].(int))), []byte{0x0b}, name(string(d[1].([]byte)))))
 		}
 		out = append(out, section(11, vec(segs...))...)
 	}
