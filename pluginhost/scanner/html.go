@@ -101,12 +101,12 @@ type piece struct {
 	exact bool
 }
 
+// scriptInfo is how a <script> element's content is scanned.
 type scriptInfo struct {
-	run      bool // executable JavaScript
-	module   bool
-	template bool // markup in a <script type=text/template>
-	importMp bool
-	at       int
+	run       bool // executable JavaScript
+	module    bool // type=module
+	template  bool // markup in a <script type=text/template>
+	importMap bool // type=importmap
 }
 
 // foreign reports whether the tokenizer is in foreign content, where
@@ -130,9 +130,9 @@ func (m *markupScan) inSVG() bool {
 func (m *markupScan) run(z *html.Tokenizer) {
 	for {
 		tt := z.Next()
-		raw := string(z.Raw())
 		start := m.off
-		m.off += len(raw)
+		m.off = min(len(m.src), m.off+len(z.Raw()))
+		raw := m.src[start:m.off] // the token's bytes, before TagName or Text rewrite them
 		switch tt {
 		case html.ErrorToken:
 			m.flush()
@@ -224,7 +224,7 @@ func (m *markupScan) flush() {
 		f.scanJS(code, om, m.script.module, false)
 	case m.script.template:
 		f.scanMarkupFragment(code, om)
-	case m.script.importMp:
+	case m.script.importMap:
 		m.importMap(code, om.at(0))
 	}
 }
@@ -346,7 +346,7 @@ func (m *markupScan) element(name string, attrs []attr, start int, selfClosing, 
 		if i := strings.IndexByte(t, ';'); i >= 0 {
 			t = strings.TrimSpace(t[:i])
 		}
-		m.script = scriptInfo{run: jsTypes[t] && !hasSrc, module: t == "module", template: templateTypes[t], importMp: t == "importmap", at: tagAt}
+		m.script = scriptInfo{run: jsTypes[t] && !hasSrc, module: t == "module", template: templateTypes[t], importMap: t == "importmap"}
 		if !selfClosing || !foreign {
 			m.collecting = "script"
 		}

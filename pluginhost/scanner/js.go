@@ -21,7 +21,7 @@ func (f *fileScan) scanJS(code string, om offMap, module, handler bool) {
 		code = prefix + code + "\n})"
 		w.shift = len(prefix)
 	}
-	prog, perr := parseJS(code, module)
+	prog, parsed, perr := parseJS(code, module)
 	if prog == nil {
 		f.report(ruleSyntaxError, w.fileOff(0), "JavaScript that does not parse: "+perr.Error())
 		return
@@ -30,7 +30,7 @@ func (f *fileScan) scanJS(code string, om offMap, module, handler bool) {
 		var el parser.ErrorList
 		msg, off := perr.Error(), 0
 		if errors.As(perr, &el) && len(el) > 0 {
-			msg, off = el[0].Message, jsOffset(code, el[0].Position)
+			msg, off = el[0].Message, jsOffset(parsed, el[0].Position)
 		}
 		if strings.TrimSpace(code[off:min(len(code), off+1)]) == "" {
 			// At the end of the input, or of a line: point at the last
@@ -45,13 +45,10 @@ func (f *fileScan) scanJS(code string, om offMap, module, handler bool) {
 
 // parseJS parses code as a script, or a module, or (when neither
 // parses) returns the partial tree and error of the attempt that fits
-// better. Source maps are never loaded. Two gaps of the parser are
-// patched byte for byte, so every offset stays true: a for-await loop
-// is parsed as a for-of loop ("await" blanked), and a line ending in a
-// keyword used as a property name (x.default) gets the semicolon that
-// automatic semicolon insertion would give it. Neither changes what a
-// rule looks at.
-func parseJS(code string, module bool) (*ast.Program, error) {
+// better, with the source the parser saw. Source maps are never loaded.
+// Gaps of the parser are patched byte for byte ([patchJS]), so every
+// offset stays true.
+func parseJS(code string, module bool) (*ast.Program, string, error) {
 	parse := func(src string, mod bool) (*ast.Program, error) {
 		opts := []parser.Option{parser.WithDisableSourceMaps}
 		if mod {
@@ -59,50 +56,66 @@ func parseJS(code string, module bool) (*ast.Program, error) {
 		}
 		return parser.ParseFile(nil, "", src, 0, opts...)
 	}
-	try := func(mod bool) (*ast.Program, error) {
+	try := func(mod bool) (*ast.Program, string, error) {
 		src := code
-		for range 64 {
+		for range 8 {
 			prog, err := parse(src, mod)
 			if err == nil {
-				return prog, nil
+				return prog, src, nil
 			}
 			var el parser.ErrorList
 			if !errors.As(err, &el) || len(el) == 0 {
-				return prog, err
+				return prog, src, err
 			}
-			patched, ok := patchJS(src, jsOffset(src, el[0].Position), el[0].Message)
-			if !ok {
-				return prog, err
+			// Patch every error the parser recovered to, last first:
+			// offsets are found before any patch changes line numbers.
+			offs := make([]int, len(el))
+			for i, e := range el {
+				offs[i] = jsOffset(src, e.Position)
 			}
-			src = patched
+			patched := false
+			for i := len(el) - 1; i >= 0; i-- {
+				if p, ok := patchJS(src, offs[i], el[i].Message); ok {
+					src, patched = p, true
+				}
+			}
+			if !patched {
+				return prog, src, err
+			}
 		}
-		return parse(src, mod)
+		prog, err := parse(src, mod)
+		return prog, src, err
 	}
 	if module {
 		return try(true)
 	}
-	prog, err := try(false)
+	prog, src, err := try(false)
 	if err == nil {
-		return prog, nil
+		return prog, src, nil
 	}
-	mprog, merr := try(true)
+	mprog, msrc, merr := try(true)
 	if merr == nil || strings.Contains(err.Error(), "not supported in script") {
-		return mprog, merr
+		return mprog, msrc, merr
 	}
-	return prog, err
+	return prog, src, err
 }
 
 // patchJS rewrites, without moving any byte, syntax the parser rejects
 // although browsers accept it; ok is false when the error at off is not
-// one of those.
+// one of those. Three gaps of the parser are patched, none changing what
+// a rule looks at: a for-await loop becomes a for-of loop ("await"
+// blanked); import attributes (with {type: 'json'}) are blanked; and a
+// line ending in a keyword used as a property name (x.default) gets the
+// semicolon automatic semicolon insertion would give it (its line break
+// becomes ";", so the parser's line numbers after it are one less: map
+// them with the patched source).
 func patchJS(src string, off int, msg string) (string, bool) {
 	before := strings.TrimRight(src[:off], " \t")
 	switch {
 	case msg == "Unexpected token await" && strings.HasPrefix(src[off:], "await") &&
-		strings.HasSuffix(strings.TrimRight(before, "\r\n"), "for"):
+		endsWithWord(strings.TrimRight(before, "\r\n"), "for"):
 		return src[:off] + "     " + src[off+5:], true
-	case msg == "Unexpected token {" && strings.HasSuffix(before, "with") && endsWithQuote(before[:len(before)-4]):
-		// Import attributes: import x from './x.json' with {type: 'json'}.
+	case msg == "Unexpected token {" && endsWithWord(before, "with") && endsWithQuote(before[:len(before)-4]):
 		end := strings.IndexByte(src[off:], '}')
 		if end < 0 {
 			return "", false
@@ -118,7 +131,7 @@ func patchJS(src string, off int, msg string) (string, bool) {
 		}
 		prev := strings.TrimRight(before[:nl], " \t")
 		i := len(prev)
-		for i > 0 && (prev[i-1] == '_' || prev[i-1] == '$' || 'a' <= prev[i-1] && prev[i-1] <= 'z' || 'A' <= prev[i-1] && prev[i-1] <= 'Z' || '0' <= prev[i-1] && prev[i-1] <= '9') {
+		for i > 0 && isIdentByte(prev[i-1]) {
 			i--
 		}
 		if i == len(prev) || i == 0 || prev[i-1] != '.' || !isKeyword(prev[i:]) {
@@ -928,6 +941,16 @@ func setOf(names ...string) map[string]bool {
 		m[n] = true
 	}
 	return m
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c == '$' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// endsWithWord reports whether s ends with word, not as the end of a
+// longer identifier.
+func endsWithWord(s, word string) bool {
+	return strings.HasSuffix(s, word) && (len(s) == len(word) || !isIdentByte(s[len(s)-len(word)-1]))
 }
 
 func endsWithQuote(s string) bool {

@@ -72,6 +72,11 @@ func TestPositions(t *testing.T) {
 			{rule: "code.eval", line: 4, col: 3},
 		},
 	}, {
+		name: "syntax error after a patched line",
+		file: "app.js",
+		src:  "const d = mod.default\nconst e = 1\n\nconst f = ;\n",
+		want: []at{{rule: "code.syntax-error", line: 4, col: 11}},
+	}, {
 		name: "syntax error",
 		file: "app.js",
 		src:  "const a = 1;\nconst b = ;\n",

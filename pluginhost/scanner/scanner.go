@@ -203,6 +203,13 @@ func (b *bundleScan) file(p string) *fileScan {
 func (b *bundleScan) scanFile(p string, lang language, src string) {
 	f := b.file(p)
 	f.src = src
+	defer func() {
+		// A parser bug must not take the host down: the file is
+		// unverifiable, which blocks like a syntax error.
+		if r := recover(); r != nil {
+			f.report(ruleSyntaxError, -1, fmt.Sprintf("the file could not be analysed (%v); it cannot be verified", r))
+		}
+	}()
 	whole := offMap{{code: 0, file: 0, exact: true}}
 	switch lang {
 	case langJS:

@@ -369,6 +369,7 @@ var ruleCases = []ruleCase{
 	{name: "svg foreignObject", file: "a.svg", src: `<svg xmlns="http://www.w3.org/2000/svg"><foreignObject><div>x</div></foreignObject></svg>`, want: []string{"code.svg-foreign-object"}, exact: true},
 	{name: "svg onload", file: "a.svg", src: `<svg xmlns="http://www.w3.org/2000/svg" onload="fetch('/api/v1/logs')"/>`, want: []string{"api.undeclared-endpoint", "code.inline-handler"}, exact: true},
 	{name: "svg animate to javascript:", file: "a.svg", src: `<svg xmlns="http://www.w3.org/2000/svg"><a><animate attributeName="href" to="javascript:alert(1)"/><text>x</text></a></svg>`, want: []string{"code.javascript-url"}, exact: true},
+	{name: "patched keyword line hides nothing", src: "// see x.default\neval(1)\nconst d = m.default\neval(2)", want: []string{"code.eval"}, exact: true},
 	{name: "syntax error", src: "function broken( {\n  return 1;\n}", want: []string{"code.syntax-error"}, exact: true},
 	{name: "frame escape", src: "top.location = '/';", want: []string{"frame.escape"}},
 	{name: "frame escape via target", file: "index.html", src: `<a href="/x" target="_top">x</a>`, want: []string{"frame.escape"}, exact: true},
