@@ -54,7 +54,9 @@
 // JavaScript is parsed by github.com/grafana/sobek/parser (the
 // maintained fork of goja that k6 uses), walked as a syntax tree with
 // scopes, so a local variable named top, parent, open or fetch is not
-// the global. It was chosen over github.com/tdewolff/parse/v2/js, the
+// the global, while an alias of a global is (var d = document;
+// const {cookie} = document; (function (w) {...})(window), the UMD
+// wrapper; this at the top level). It was chosen over github.com/tdewolff/parse/v2/js, the
 // faster and more complete parser, because tdewolff's tree carries no
 // source positions (and shares one node for every use of a global), so
 // findings could not point at a line and column; sobek gives every node
@@ -74,7 +76,8 @@
 // atob, decodeURIComponent, split/reverse/join and the like, so
 // window['ev'+'al'] is eval and fetch(base + '/x') has a destination.
 // URLs that are only partly known become patterns (https://x.example/${…})
-// and are matched as such.
+// and are matched as such. Constant code given to eval, a string timer
+// or the Function constructor is scanned as JavaScript.
 //
 // Markup is tokenized by golang.org/x/net/html as browsers tokenize it: a
 // "</script>" inside a script string ends the element, and what follows
@@ -109,9 +112,11 @@
 // install and medium and low ones install with warnings.
 //
 //   - code.eval (critical, code): eval or execScript, called or referenced (window.eval, an alias, a
-//     string-built name). Runs a string as code, which no review can see.
+//     string-built name; constant code passed to it is scanned too). Runs a string as code, which no
+//     review can see.
 //   - code.function-constructor (critical, code): Function(...) or new Function(...), or
-//     x.constructor(...) with a string argument. The Function constructor is eval under another name.
+//     x.constructor(...) with a string argument (not the constant Function('return this') bundlers
+//     emit; constant code is scanned too). The Function constructor is eval under another name.
 //   - code.string-timer (high, code): setTimeout, setInterval or setImmediate with a string as the
 //     first argument. A string timer is evaluated like eval.
 //   - code.document-write (high, code): document.write or document.writeln (constant markup written is
@@ -243,7 +248,8 @@
 // # What a static scan cannot do
 //
 // It cannot see code fetched or assembled at run time beyond constant
-// folding, so it is one layer of two: pluginhost serves UI plugins in an
+// folding, nor follow values through calls (a global passed to a named
+// function, fetch.bind(window), Reflect.get), so it is one layer of two: pluginhost serves UI plugins in an
 // iframe sandboxed to allow-scripts (an opaque origin: no cookies, no
 // storage, no top navigation, no popups) under a Content-Security-Policy
 // derived from the manifest

@@ -77,10 +77,10 @@ const (
 // ruleTable is every rule, in the order of the package documentation.
 var ruleTable = []Rule{
 	{ruleEval, CategoryCode, SeverityCritical,
-		"eval or execScript, called or referenced (window.eval, an alias, a string-built name)",
+		"eval or execScript, called or referenced (window.eval, an alias, a string-built name; constant code passed to it is scanned too)",
 		"runs a string as code, which no review can see"},
 	{ruleFunctionConstructor, CategoryCode, SeverityCritical,
-		"Function(...) or new Function(...), or x.constructor(...) with a string argument",
+		"Function(...) or new Function(...), or x.constructor(...) with a string argument (not the constant Function('return this') bundlers emit; constant code is scanned too)",
 		"the Function constructor is eval under another name"},
 	{ruleStringTimer, CategoryCode, SeverityHigh,
 		"setTimeout, setInterval or setImmediate with a string as the first argument",
