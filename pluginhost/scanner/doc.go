@@ -97,7 +97,7 @@
 // allowed_origins, compared as scheme, host and port (userinfo and
 // backslash tricks resolved as browsers do; never a prefix match). A
 // path on the host (/...) used by fetch-like calls, and any /api/ path,
-// must be declared in api_endpoints (exactly, or under an entry ending in
+// must be declared (plugin files under /plugins/ excepted) in api_endpoints (exactly, or under an entry ending in
 // /*; dot segments and percent-escapes resolved first). Requests to an
 // allowed external origin also need network:http (network:websocket for
 // WebSockets). A destination only partly known is undeclared when no

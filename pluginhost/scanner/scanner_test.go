@@ -432,6 +432,7 @@ var ruleCases = []ruleCase{
 	{name: "code in eval is scanned", src: "eval(\"fetch('https://evil.example/c')\");", want: []string{"code.eval", "net.undeclared-origin"}, exact: true},
 	{name: "code in Function is scanned", src: "new Function('a', 'return document.cookie + a');", want: []string{"code.function-constructor", "exfil.cookie"}, exact: true},
 	{name: "Function in instanceof", src: "if (x instanceof Function) { Function.prototype.call.call(x); }"},
+	{name: "plugin files by absolute path", src: "fetch('/plugins/clean-widget/data.json'); import('/plugins/clean-widget/js/extra.mjs');"},
 	{name: "relative paths", src: "fetch('data/items.json'); fetch('./config.json'); const workers = typeof Worker !== 'undefined';"},
 }
 

@@ -149,6 +149,9 @@ func (f *fileScan) checkHostPath(kind sinkKind, what, pat string, off int, why s
 	if dec, err := url.PathUnescape(p); err == nil {
 		p = dec // the server routes the decoded path
 	}
+	if strings.HasPrefix(p, "/plugins/") && !strings.Contains(p, "..") {
+		return // plugin files, public (pluginhost.AssetsPattern)
+	}
 	if !kind.network() && !strings.HasPrefix(strings.ToLower(p), "/api/") {
 		return // a static file of the host
 	}
