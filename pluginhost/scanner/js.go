@@ -893,7 +893,7 @@ func (w *jsWalker) expr(e ast.Expression, u use) gpath {
 	case *ast.ObjectPattern, *ast.ArrayPattern:
 		w.pattern(e)
 	case *ast.StringLiteral:
-		if len(e.Literal) > 20 {
+		if len(e.Literal) > 12 {
 			if kind := keyFormat(e.Value.String()); kind != "" {
 				w.report(ruleHardcodedSecret, e.Idx, "a string that looks like "+kind+"; anything in a bundle is public")
 			}

@@ -487,7 +487,11 @@ func (w *jsWalker) secret(name string, value ast.Expression) {
 	if !ok {
 		return
 	}
-	if kind := secretName(name); kind != "" && looksSecret(lit.Value.String(), kind) {
+	v := lit.Value.String()
+	if keyFormat(v) != "" {
+		return // reported as a known key format where the literal is
+	}
+	if kind := secretName(name); kind != "" && looksSecret(v, kind) {
 		w.report(ruleHardcodedSecret, lit.Idx, name+" holds what looks like a hard-coded "+kind+"; anything in a bundle is public")
 	}
 }
