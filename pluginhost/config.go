@@ -27,6 +27,9 @@ type Config struct {
 	DownloadTimeout time.Duration `env:"PLUGINS_DOWNLOAD_TIMEOUT"`
 	// TokenTTL is the lifetime of a plugin token. Default 1h.
 	TokenTTL time.Duration `env:"PLUGINS_TOKEN_TTL"`
+	// WasmSyncInterval is how often an instance checks the registry for
+	// wasm plugins installed, changed or disabled elsewhere. Default 10s.
+	WasmSyncInterval time.Duration `env:"PLUGINS_WASM_SYNC_INTERVAL"`
 }
 
 // WithDefaults returns a copy of c with zero fields set to their defaults.
@@ -46,6 +49,9 @@ func (c Config) WithDefaults() Config {
 	if c.TokenTTL == 0 {
 		c.TokenTTL = time.Hour
 	}
+	if c.WasmSyncInterval == 0 {
+		c.WasmSyncInterval = 10 * time.Second
+	}
 	return c
 }
 
@@ -64,6 +70,9 @@ func (c Config) Validate() error {
 	}
 	if c.DownloadTimeout <= 0 {
 		bad("DownloadTimeout", "must be positive, such as 60s")
+	}
+	if c.WasmSyncInterval < 100*time.Millisecond {
+		bad("WasmSyncInterval", "must be at least 100ms, such as 10s")
 	}
 	if c.TokenTTL < time.Minute || c.TokenTTL > 24*time.Hour {
 		bad("TokenTTL", "must be from 1m to 24h, such as 1h")

@@ -57,6 +57,8 @@ type Routes struct {
 	// Principals keeps plugins' roles in the policy and issues their
 	// tokens; nil disables tokens and the proxy.
 	Principals *Principals
+	// Wasm runs the wasm plugins; nil serves no plugin operations.
+	Wasm *WasmHost
 	// Logger receives audit failures; nil discards them.
 	Logger *slog.Logger
 
@@ -76,6 +78,9 @@ func (rt *Routes) Handle(mux *http.ServeMux) {
 	mux.HandleFunc(AssetsPattern, rt.serveAsset)
 	for _, m := range proxyMethods {
 		mux.HandleFunc(m+" /api/v1/plugins/{plugin_id}/proxy/{path...}", rt.proxy)
+		if rt.Wasm != nil {
+			mux.HandleFunc(m+" "+pluginAPIPattern, rt.Wasm.serveHTTP)
+		}
 	}
 }
 
@@ -85,6 +90,9 @@ func (rt *Routes) Register(api huma.API) {
 	rt.oapi = api.OpenAPI()
 	documentAssets(api)
 	documentProxy(api)
+	if rt.Wasm != nil {
+		documentPluginAPI(api)
+	}
 	maxBody := rt.Installer.cfg.Limits.MaxArchiveBytes + 1<<20
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "install-plugin", Method: http.MethodPost, Path: "/api/v1/plugins/install", Tags: tags,
@@ -356,6 +364,7 @@ func (rt *Routes) doInstall(ctx context.Context, in *installInput, id string, up
 	}
 	if res.Status == OutcomeInstalled && res.Plugin != nil {
 		rt.syncRole(ctx, res.PluginID, res.Plugin.Manifest.Permissions)
+		rt.syncWasm(ctx)
 	}
 	if res.Status != OutcomeAlreadyInstalled {
 		rt.audit(ctx, typ, outcomeOf(res.Status != OutcomeRejected), map[string]any{
@@ -505,6 +514,7 @@ func (rt *Routes) uninstall(ctx context.Context, in *pluginIDInput) (*messageOut
 		return nil, notFound(err, in.PluginID)
 	}
 	rt.syncRole(ctx, in.PluginID, nil)
+	rt.syncWasm(ctx)
 	rt.audit(ctx, AuditPluginUninstalled, "success", map[string]any{"plugin_id": in.PluginID})
 	return messagef("Plugin %s uninstalled successfully", in.PluginID), nil
 }
@@ -517,6 +527,7 @@ func (rt *Routes) setEnabled(ctx context.Context, id string, on bool) (*messageO
 	if err := rt.Registry.SetStatus(ctx, id, status, reason); err != nil {
 		return nil, notFound(err, id)
 	}
+	rt.syncWasm(ctx)
 	rt.audit(ctx, typ, "success", map[string]any{"plugin_id": id})
 	return messagef("Plugin %s %s", id, verb), nil
 }
@@ -543,6 +554,17 @@ func (rt *Routes) token(ctx context.Context, in *pluginIDInput) (*tokenOutput, e
 	}
 	return &tokenOutput{Body: TokenResponse{Token: tok, TokenType: "Bearer", ExpiresAt: exp,
 		Proxy: ProxyPrefix + in.PluginID + "/proxy/"}}, nil
+}
+
+// syncWasm brings the wasm runtime in line with the registry after a
+// change; a failure is logged (the periodic sync retries).
+func (rt *Routes) syncWasm(ctx context.Context) {
+	if rt.Wasm == nil {
+		return
+	}
+	if err := rt.Wasm.Sync(context.WithoutCancel(ctx)); err != nil && rt.Logger != nil {
+		rt.Logger.ErrorContext(ctx, "wasm plugins not in line with the registry; the periodic sync retries", slog.Any("error", err))
+	}
 }
 
 // syncRole updates a plugin's role after a change; a failure is logged
@@ -591,6 +613,7 @@ func (rt *Routes) configure(ctx context.Context, in *configInput) (*messageOutpu
 	if err := rt.Registry.SetConfig(ctx, p.ID, in.Body.Config, actor); err != nil {
 		return nil, notFound(err, p.ID)
 	}
+	rt.syncWasm(ctx)
 	rt.audit(ctx, AuditPluginConfigured, "success", map[string]any{"plugin_id": p.ID})
 	return messagef("Plugin configuration updated successfully"), nil
 }

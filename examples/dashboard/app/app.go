@@ -54,6 +54,7 @@ func Modules() fx.Option {
 		fx.Provide(func(o *eventbuspg.Outbox) tracker.Outbox { return o }),
 		pluginhost.Module,
 		scanner.Module,
+		fx.Provide(func(o *eventbuspg.Outbox) pluginhost.Publisher { return o }),
 		fx.Provide(dashcore.AsRoutes(newRootRoutes)),
 	)
 }
