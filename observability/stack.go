@@ -45,7 +45,7 @@ type stackOutput struct {
 }
 
 // stackTypes names the type of the known checks, as the original did.
-var stackTypes = map[string]string{"database": "postgresql", "mqtt": "mqtt"}
+var stackTypes = map[string]string{"database": "postgresql", "mqtt": "mqtt", "plugins": "plugin-host"}
 
 // StackRoutes serves GET /api/v1/health/stack (permission health:read):
 // every readiness check (dashcore.HealthCheck) run now, 200 when every

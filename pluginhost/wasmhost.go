@@ -362,3 +362,26 @@ func (h *WasmHost) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	wasm.WriteResponse(w, resp)
 }
+
+// HealthCheck is the plugin host in the readiness report and the stack
+// health (optional: plugins never make the service unready): it fails,
+// naming them, while plugins stand disabled after violations, and when
+// the registry cannot be read.
+func (h *WasmHost) HealthCheck() dashcore.HealthCheck {
+	return dashcore.HealthCheck{Name: "plugins", Optional: true, Check: func(ctx context.Context) error {
+		ps, err := h.reg.List(ctx, ListFilter{Status: StatusDisabled})
+		if err != nil {
+			return err
+		}
+		var auto []string
+		for _, p := range ps {
+			if strings.HasPrefix(p.DisabledReason, "disabled automatically") {
+				auto = append(auto, p.ID)
+			}
+		}
+		if len(auto) > 0 {
+			return dashcore.NewError(dashcore.ErrUnavailable, "disabled after violations: "+strings.Join(auto, ", "), nil)
+		}
+		return nil
+	}}
+}

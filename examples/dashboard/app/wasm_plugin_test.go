@@ -125,9 +125,34 @@ func TestWasmPluginHandlesEventsAndServes(t *testing.T) {
 		t.Errorf("summary: %s", body)
 	}
 
+	// Its calls are metrics, and the plugin host is part of the stack.
+	resp, body = a.do(t, http.MethodGet, "/metrics", "", "", nil)
+	must(t, http.StatusOK, resp, body, "metrics")
+	for _, want := range []string{`taylordash_plugin_calls_total{`, `plugin="project-greeter"`, `taylordash_plugin_call_duration_seconds_bucket{`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(string(body), "plugin"))
+		}
+	}
+	resp, body = a.do(t, http.MethodGet, "/api/v1/health/stack", admin, "", nil)
+	must(t, http.StatusOK, resp, body, "stack")
+	if !strings.Contains(string(body), `"plugins"`) || !strings.Contains(string(body), `"plugin-host"`) {
+		t.Errorf("stack: %s", body)
+	}
+
 	// Disabled, it is unloaded: its operations answer 404.
 	resp, body = a.do(t, http.MethodPost, "/api/v1/plugins/project-greeter/disable", admin, "", nil)
 	must(t, http.StatusOK, resp, body, "disable")
 	resp, body = a.do(t, http.MethodGet, "/api/v1/plugins/project-greeter/api/hello", admin, "", nil)
 	must(t, http.StatusNotFound, resp, body, "hello while disabled")
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
