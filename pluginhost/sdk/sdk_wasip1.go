@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"unsafe"
 )
 
@@ -98,7 +99,13 @@ func abiVersion() int32 { return ABIVersion }
 // An error becomes the call's error ([ResultError] with the message as
 // output); a panic is not recovered: it ends the call as a trap, and the
 // host records a violation.
+//
+// Before returning, Serve yields to the guest's other goroutines: Go runs
+// none of them once an export returns, and its garbage collector needs its
+// background workers to finish a cycle; without them a long-lived
+// instance's heap grows until it runs out of memory.
 func Serve(n int32, fn func(input []byte) ([]byte, error)) int32 {
+	defer runtime.Gosched()
 	var in []byte
 	if n > 0 {
 		in = make([]byte, n)

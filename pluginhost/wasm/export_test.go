@@ -29,3 +29,15 @@ func (p *Plugin) StartInstanceWithoutInit(ctx context.Context) (func(), error) {
 
 // CoalesceData exposes coalesceData to the tests.
 var CoalesceData = coalesceData
+
+// IdleMemoryPages returns the memory size, in pages, of an idle instance
+// (0 if none is idle).
+func (p *Plugin) IdleMemoryPages() uint32 {
+	select {
+	case inst := <-p.idle:
+		defer func() { p.idle <- inst }()
+		return inst.mod.Memory().Size() / pageSize
+	default:
+		return 0
+	}
+}

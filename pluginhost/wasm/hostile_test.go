@@ -84,6 +84,21 @@ func TestAllocationPastCapTraps(t *testing.T) {
 	}
 }
 
+// An instance whose memory has grown close to its cap is replaced after
+// its call, so that a slow leak does not end in an out-of-memory trap.
+func TestNearlyFullInstanceReplaced(t *testing.T) {
+	b := setup(t, nil)
+	p := b.load(t, "alloc", wasm.PluginSpec{Limits: wasm.Limits{MemoryPages: 128}})
+	for i := range 20 {
+		if _, err := p.Call(context.Background(), "td_grow", nil); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if vs := b.violations.all(); len(vs) != 0 {
+		t.Errorf("violations: %+v", vs)
+	}
+}
+
 // A panic ends the call as a trap with the panic's message.
 func TestPanicIsATrap(t *testing.T) {
 	b := setup(t, nil)

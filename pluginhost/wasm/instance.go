@@ -36,6 +36,14 @@ func (inst *instance) call(ctx context.Context, function string, inputLen uint64
 	return res[0], nil
 }
 
+// nearlyFull reports whether the instance's memory has grown past seven
+// eighths of its cap: it is then replaced after the call, before a leak
+// (or a Go guest's heap growth) makes a later call run out of memory.
+func (inst *instance) nearlyFull() bool {
+	m := inst.mem
+	return m != nil && uint64(len(m.buf)) > m.limit-m.limit/8
+}
+
 // close closes the module and frees its memory. No call may be running.
 func (inst *instance) close() {
 	if inst.mod != nil {

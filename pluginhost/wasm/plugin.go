@@ -196,7 +196,7 @@ func (p *Plugin) call(ctx context.Context, function string, input []byte) ([]byt
 		kind, err = p.classify(ctx, callCtx, cs, inst, err)
 	}
 	cancel()
-	p.release(inst, err == nil)
+	p.release(inst, err == nil && !inst.nearlyFull())
 	if kind != "" {
 		cs.violate(kind, err.Error())
 	}
