@@ -2,8 +2,6 @@ package pluginhost
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 
@@ -76,19 +74,14 @@ func newModuleWasmHost(p wasmParams) (*WasmHost, error) {
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = filepath.Join(p.Config.Dir, ".cache")
 	}
-	h := NewWasmHost(nil, p.Registry, p.Events, log)
-	rt, err := wasm.NewRuntime(context.Background(), cfg, wasm.Options{Logger: log, MeterProvider: p.MeterProvider,
-		TracerProvider: p.TracerProvider, Events: h, Projects: projectsViaAPI{host: h}, Violations: h, OnDisabled: h.OnDisabled})
+	h, err := NewWasmHost(context.Background(), cfg, wasm.Options{Logger: log, MeterProvider: p.MeterProvider,
+		TracerProvider: p.TracerProvider}, p.Registry, p.Events)
 	if err != nil {
-		return nil, fmt.Errorf("pluginhost: start the wasm runtime: %w", err)
+		return nil, err
 	}
-	h.rt = rt
 	p.LC.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error { return h.Start(ctx, p.Config.WasmSyncInterval) },
-		OnStop: func(ctx context.Context) error {
-			err := h.Stop(ctx)
-			return errors.Join(err, rt.Close(ctx))
-		},
+		OnStop:  h.Close,
 	})
 	return h, nil
 }

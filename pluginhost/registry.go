@@ -386,3 +386,24 @@ func (r *Registry) Stats(ctx context.Context) (*Stats, error) {
 	}
 	return s, nil
 }
+
+// addStats adds call counts to a plugin's runtime record (nothing for a
+// plugin that is gone).
+func (r *Registry) addStats(ctx context.Context, id string, d *statDelta) error {
+	nullTime := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		return &t
+	}
+	_, err := r.db.Exec(ctx, `INSERT INTO plugin_runtime_stats AS s (plugin_id, calls, errors, traps, denials, last_call, last_error)
+		SELECT id, $2, $3, $4, $5, $6, $7 FROM plugins WHERE id = $1
+		ON CONFLICT (plugin_id) DO UPDATE SET calls = s.calls + EXCLUDED.calls, errors = s.errors + EXCLUDED.errors,
+			traps = s.traps + EXCLUDED.traps, denials = s.denials + EXCLUDED.denials,
+			last_call = greatest(s.last_call, EXCLUDED.last_call), last_error = greatest(s.last_error, EXCLUDED.last_error)`,
+		id, d.calls, d.errors, d.traps, d.denials, nullTime(d.lastCall), nullTime(d.lastError))
+	if err != nil {
+		return fmt.Errorf("pluginhost: runtime statistics of %s: %w", id, store.MapError(err))
+	}
+	return nil
+}

@@ -658,6 +658,11 @@ func (rt *Routes) health(ctx context.Context, in *pluginIDInput) (*healthOutput,
 	if err != nil {
 		return nil, notFound(err, in.PluginID)
 	}
+	if rt.Wasm != nil {
+		if err := rt.Wasm.FlushStats(ctx); err != nil && rt.Logger != nil {
+			rt.Logger.WarnContext(ctx, "plugin runtime statistics not stored", slog.Any("error", err))
+		}
+	}
 	h, err := rt.Registry.Health(ctx, p.ID)
 	if err != nil {
 		return nil, dashcore.HTTPError(err)

@@ -63,20 +63,44 @@ type WasmHost struct {
 	mu      sync.RWMutex
 	plugins map[string]*loaded
 
+	statsMu sync.Mutex
+	stats   map[string]*statDelta
+
 	syncMu sync.Mutex
 	wg     sync.WaitGroup
 	ctx    context.Context
 	cancel context.CancelFunc
 }
 
-// NewWasmHost returns a host running plugins of reg in rt. events, if
-// not nil, receives the plugin_disabled events.
-func NewWasmHost(rt *wasm.Runtime, reg *Registry, events Publisher, log *slog.Logger) *WasmHost {
+// NewWasmHost starts a WebAssembly runtime with cfg and opts and returns
+// the host that runs reg's wasm plugins in it. The host fills opts'
+// Events (plugin events go to events, under
+// tracker/events/plugins/<id>/events), Projects (the API's own project
+// operations, once the routes are registered), Violations (stored with
+// origin runtime) and OnDisabled (the plugin marked disabled, and a
+// plugin_disabled event). events may be nil: plugins then cannot
+// publish. Close the host to stop it and its runtime.
+func NewWasmHost(ctx context.Context, cfg wasm.Config, opts wasm.Options, reg *Registry, events Publisher) (*WasmHost, error) {
+	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &WasmHost{rt: rt, reg: reg, events: events, log: log, plugins: map[string]*loaded{}, ctx: ctx, cancel: cancel}
+	hctx, cancel := context.WithCancel(context.Background())
+	h := &WasmHost{reg: reg, events: events, log: log, plugins: map[string]*loaded{}, stats: map[string]*statDelta{},
+		ctx: hctx, cancel: cancel}
+	opts.Events, opts.Projects, opts.Violations, opts.OnDisabled = h, projectsViaAPI{host: h}, h, h.OnDisabled
+	rt, err := wasm.NewRuntime(ctx, cfg, opts)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("pluginhost: start the wasm runtime: %w", err)
+	}
+	h.rt = rt
+	return h, nil
+}
+
+// Close stops the host (Stop) and closes its runtime.
+func (h *WasmHost) Close(ctx context.Context) error {
+	return errors.Join(h.Stop(ctx), h.rt.Close(ctx))
 }
 
 var _ ModuleChecker = (*WasmHost)(nil)
@@ -188,6 +212,9 @@ func (h *WasmHost) Start(ctx context.Context, every time.Duration) error {
 				if err := h.Sync(h.ctx); err != nil && h.ctx.Err() == nil {
 					h.log.Error("wasm plugins not all loaded", slog.Any("error", err))
 				}
+				if err := h.FlushStats(h.ctx); err != nil && h.ctx.Err() == nil {
+					h.log.Warn("plugin runtime statistics not stored", slog.Any("error", err))
+				}
 			}
 		}
 	}()
@@ -199,6 +226,9 @@ func (h *WasmHost) Start(ctx context.Context, every time.Duration) error {
 func (h *WasmHost) Stop(ctx context.Context) error {
 	h.cancel()
 	h.wg.Wait()
+	if err := h.FlushStats(ctx); err != nil {
+		h.log.Warn("plugin runtime statistics not stored", slog.Any("error", err))
+	}
 	h.mu.Lock()
 	ps := h.plugins
 	h.plugins = map[string]*loaded{}
@@ -229,7 +259,9 @@ func (h *WasmHost) HandleEvent(ctx context.Context, ev *eventbus.Event) error {
 	}
 	h.mu.RUnlock()
 	for _, l := range targets {
-		if err := l.plugin.HandleEvent(ctx, ev); err != nil {
+		err := l.plugin.HandleEvent(ctx, ev)
+		h.count(l.plugin.ID(), err)
+		if err != nil {
 			h.log.WarnContext(ctx, "wasm plugin did not handle an event", slog.String("plugin", l.plugin.ID()),
 				slog.String("topic", ev.Topic), slog.Any("error", err))
 		}
@@ -251,6 +283,14 @@ func (h *WasmHost) Loaded(id string) *wasm.Plugin {
 // stored with origin runtime.
 func (h *WasmHost) RecordViolation(ctx context.Context, v wasm.Violation) error {
 	typ, sev := "runtime_fault", "high"
+	h.statsMu.Lock()
+	d := h.delta(v.PluginID)
+	if v.Kind == wasm.ViolationPermissionDenied {
+		d.denials++
+	} else {
+		d.traps++
+	}
+	h.statsMu.Unlock()
 	switch v.Kind {
 	case wasm.ViolationPermissionDenied:
 		typ = "permission_escalation"
@@ -350,6 +390,7 @@ func (h *WasmHost) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, err := p.HandleHTTP(r.Context(), req)
+	h.count(p.ID(), err)
 	if err != nil {
 		h.log.WarnContext(r.Context(), "wasm plugin operation failed", slog.String("plugin", p.ID()), slog.Any("error", err))
 		var ge *wasm.GuestError
@@ -384,4 +425,51 @@ func (h *WasmHost) HealthCheck() dashcore.HealthCheck {
 		}
 		return nil
 	}}
+}
+
+// statDelta counts calls since the last flush.
+type statDelta struct {
+	calls, errors, traps, denials int64
+	lastCall, lastError           time.Time
+}
+
+// delta returns id's pending counts; statsMu must be held.
+func (h *WasmHost) delta(id string) *statDelta {
+	d := h.stats[id]
+	if d == nil {
+		d = &statDelta{}
+		h.stats[id] = d
+	}
+	return d
+}
+
+// count records one call of plugin id.
+func (h *WasmHost) count(id string, err error) {
+	now := time.Now()
+	h.statsMu.Lock()
+	defer h.statsMu.Unlock()
+	d := h.delta(id)
+	d.calls++
+	d.lastCall = now
+	if err != nil {
+		d.errors++
+		d.lastError = now
+	}
+}
+
+// FlushStats adds the calls counted since the last flush to
+// plugin_runtime_stats (the health route's record); it runs on the sync
+// interval, at stop, and before a health answer.
+func (h *WasmHost) FlushStats(ctx context.Context) error {
+	h.statsMu.Lock()
+	pending := h.stats
+	h.stats = map[string]*statDelta{}
+	h.statsMu.Unlock()
+	var errs []error
+	for id, d := range pending {
+		if err := h.reg.addStats(ctx, id, d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -125,6 +125,18 @@ func TestWasmPluginHandlesEventsAndServes(t *testing.T) {
 		t.Errorf("summary: %s", body)
 	}
 
+	// Its health counts its calls.
+	resp, body = a.do(t, http.MethodGet, "/api/v1/plugins/project-greeter/health", admin, "", nil)
+	must(t, http.StatusOK, resp, body, "health")
+	var health struct {
+		Status string `json:"status"`
+		Calls  int    `json:"calls"`
+		Errors int    `json:"errors"`
+	}
+	if err := json.Unmarshal(body, &health); err != nil || health.Status != "healthy" || health.Calls < 3 || health.Errors != 0 {
+		t.Errorf("health: %s", body)
+	}
+
 	// Its calls are metrics, and the plugin host is part of the stack.
 	resp, body = a.do(t, http.MethodGet, "/metrics", "", "", nil)
 	must(t, http.StatusOK, resp, body, "metrics")
