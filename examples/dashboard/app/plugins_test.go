@@ -263,6 +263,28 @@ func TestPluginLifecycle(t *testing.T) {
 		t.Errorf("config history rows = %d, want 1", n)
 	}
 
+	// An update to a new version keeps the configuration.
+	bumped := zipDir(t, filepath.Join(fixtures, "legitimate", "project-dashboard"), func(name string, data []byte) []byte {
+		data = secretSchema(name, data)
+		if name == "plugin.json" {
+			data = bytes.Replace(data, []byte(`"version":"1.2.0"`), []byte(`"version":"1.2.1"`), 1)
+		}
+		return data
+	})
+	resp, body = a.upload(t, admin, "/api/v1/plugins/project-dashboard/update", bumped)
+	must(t, http.StatusOK, resp, body, "update")
+	if ia := decodeInstall(t, body); ia.Status != "installed" || ia.Message != "Plugin updated from 1.2.0 to 1.2.1" {
+		t.Fatalf("update: %s", body)
+	}
+	if c := configOf(admin); c["apiToken"] != "sk-live-42" {
+		t.Errorf("config after the update: %v", c)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "project-dashboard")); len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), "1.2.1-") {
+		t.Errorf("version directories after the update: %v", entries)
+	}
+	resp, body = a.upload(t, admin, "/api/v1/plugins/nope-plugin/update", bumped)
+	must(t, http.StatusNotFound, resp, body, "update of an unknown plugin")
+
 	// The UI is served with the manifest's CSP, sandboxed, without cookies.
 	resp, body = a.do(t, http.MethodGet, "/plugins/project-dashboard/dashboard.html", "", "", nil)
 	must(t, http.StatusOK, resp, body, "asset")
