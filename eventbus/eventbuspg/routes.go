@@ -219,14 +219,14 @@ type purgeOutput struct {
 
 func (r *routes) register(api huma.API) {
 	tags := []string{"events"}
-	huma.Register(api, auth.Require(huma.Operation{
+	huma.Register(api, dashcore.MCPTool(auth.Require(huma.Operation{
 		OperationID: "list-events", Method: http.MethodGet, Path: "/api/v1/events", Tags: tags,
 		Summary:     "List stored events",
 		Description: "Events of the mirror, newest first, with bounded pagination (cursor).",
 		Errors:      guarded(http.StatusBadRequest),
 		Responses: exampleResponse(http.StatusOK, map[string]any{
 			"events": []EventItem{exampleEvent}, "count": 1, "next_cursor": "1767605400000000_1042"}),
-	}, "events", "read"), r.listEvents)
+	}, "events", "read"), "query_events"), r.listEvents)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "publish-test-event", Method: http.MethodPost, Path: "/api/v1/events/test", Tags: tags,
 		Summary:     "Publish a test event",
@@ -235,27 +235,27 @@ func (r *routes) register(api huma.API) {
 		Responses: exampleResponse(http.StatusOK, map[string]any{"status": "success", "trace_id": exampleTraceID,
 			"message": "Test event published", "event_id": "019b8d2e-6c1a-7f3e-9a42-5d1e0c7b3f81"}),
 	}, "events", "write"), r.publishTest)
-	huma.Register(api, auth.Require(huma.Operation{
+	huma.Register(api, dashcore.MCPTool(auth.Require(huma.Operation{
 		OperationID: "list-dlq", Method: http.MethodGet, Path: "/api/v1/dlq", Tags: tags,
 		Summary: "List dead letters",
 		Errors:  guarded(),
 		Responses: exampleResponse(http.StatusOK, map[string]any{
 			"dlq_events": []DLQItem{exampleDeadLetter}, "count": 1, "next_after": exampleDeadLetter.ID}),
-	}, "dlq", "read"), r.listDLQ)
-	huma.Register(api, auth.Require(huma.Operation{
+	}, "dlq", "read"), "list_dlq"), r.listDLQ)
+	huma.Register(api, dashcore.MCPTool(auth.Require(huma.Operation{
 		OperationID: "get-dlq", Method: http.MethodGet, Path: "/api/v1/dlq/{id}", Tags: tags,
 		Summary:   "Get a dead letter",
 		Errors:    guarded(http.StatusNotFound),
 		Responses: exampleResponse(http.StatusOK, exampleDeadLetter),
-	}, "dlq", "read"), r.getDLQ)
-	huma.Register(api, auth.Require(huma.Operation{
+	}, "dlq", "read"), "get_dlq"), r.getDLQ)
+	huma.Register(api, dashcore.MCPTool(auth.Require(huma.Operation{
 		OperationID: "replay-dlq", Method: http.MethodPost, Path: "/api/v1/dlq/replay", Tags: tags,
 		Summary:     "Replay dead letters",
 		Description: "Publishes each dead letter's original message again, byte-exact, to its original topic, and marks it replayed; stops at the first failure. The mirror's idempotency key makes replaying an event it already holds harmless.",
 		Errors:      guarded(http.StatusUnprocessableEntity, http.StatusServiceUnavailable),
 		RequestBody: exampleRequest(map[string]any{"ids": []int64{7, 8}}),
 		Responses:   exampleResponse(http.StatusOK, map[string]any{"total": 2, "replayed": 2}),
-	}, "dlq", "write"), r.replay)
+	}, "dlq", "write"), "replay_dlq"), r.replay)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "purge-dlq", Method: http.MethodDelete, Path: "/api/v1/dlq", Tags: tags,
 		Summary:     "Purge dead letters",

@@ -8,6 +8,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/taylordash/taylordash/auth"
+	"github.com/taylordash/taylordash/dashcore"
 )
 
 type componentIDInput struct {
@@ -48,24 +49,24 @@ type componentOutput struct {
 func (rt *Routes) registerComponents(api huma.API) {
 	tags := []string{"components"}
 	const item = "/api/v1/components/{component_id}"
-	huma.Register(api, auth.Require(huma.Operation{
+	huma.Register(api, dashcore.MCPTool(auth.Require(huma.Operation{
 		OperationID: "list-project-components", Method: http.MethodGet, Path: "/api/v1/projects/{project_id}/components", Tags: tags,
 		Summary:     "List a project's components",
 		Description: "Components newest first, filtered, a page at a time. An unknown project is a 404 (the original answered an empty list).",
 		Errors:      errs(readErrors, http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity),
-	}, "projects", "read"), rt.listComponents)
-	huma.Register(api, auth.Require(huma.Operation{
+	}, "projects", "read"), "list_components"), rt.listComponents)
+	huma.Register(api, dashcore.MCPTool(auth.Require(huma.Operation{
 		OperationID: "create-component", Method: http.MethodPost, Path: "/api/v1/projects/{project_id}/components", Tags: tags,
 		Summary:       "Create a component in a project",
 		Description:   "Publishes component_created on tracker/events/components/created in the same transaction.",
 		DefaultStatus: http.StatusCreated,
 		Errors:        errs(writeErrors, http.StatusBadRequest, http.StatusNotFound),
-	}, "projects", "write"), rt.createComponent)
-	huma.Register(api, auth.Require(huma.Operation{
+	}, "projects", "write"), "create_component"), rt.createComponent)
+	huma.Register(api, dashcore.MCPTool(auth.Require(huma.Operation{
 		OperationID: "get-component", Method: http.MethodGet, Path: item, Tags: tags,
 		Summary: "Get a component",
 		Errors:  errs(readErrors, http.StatusBadRequest, http.StatusNotFound),
-	}, "projects", "read"), rt.getComponent)
+	}, "projects", "read"), "get_component"), rt.getComponent)
 	update := huma.Operation{
 		OperationID: "update-component", Method: http.MethodPut, Path: item, Tags: tags,
 		Summary: "Update a component",
@@ -73,7 +74,7 @@ func (rt *Routes) registerComponents(api huma.API) {
 			"When something changed, updated_at moves and component_updated (with updated_fields) is published.",
 		Errors: errs(writeErrors, http.StatusBadRequest, http.StatusNotFound),
 	}
-	huma.Register(api, auth.Require(update, "projects", "write"), rt.updateComponent)
+	huma.Register(api, dashcore.MCPTool(auth.Require(update, "projects", "write"), "update_component"), rt.updateComponent)
 	update.OperationID, update.Method, update.Summary = "patch-component", http.MethodPatch, "Update a component (PATCH)"
 	huma.Register(api, auth.Require(update, "projects", "write"), rt.updateComponent)
 	huma.Register(api, auth.Require(huma.Operation{

@@ -8,6 +8,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/taylordash/taylordash/auth"
+	"github.com/taylordash/taylordash/dashcore"
 )
 
 type projectIDInput struct {
@@ -47,24 +48,24 @@ type projectOutput struct {
 func (rt *Routes) registerProjects(api huma.API) {
 	tags := []string{"projects"}
 	const item = "/api/v1/projects/{project_id}"
-	huma.Register(api, auth.Require(huma.Operation{
+	huma.Register(api, dashcore.MCPTool(auth.Require(huma.Operation{
 		OperationID: "list-projects", Method: http.MethodGet, Path: "/api/v1/projects", Tags: tags,
 		Summary:     "List projects",
 		Description: "Projects newest first, filtered, a page at a time: count is the page's length, total the number of projects matching.",
 		Errors:      errs(readErrors, http.StatusUnprocessableEntity),
-	}, "projects", "read"), rt.listProjects)
-	huma.Register(api, auth.Require(huma.Operation{
+	}, "projects", "read"), "list_projects"), rt.listProjects)
+	huma.Register(api, dashcore.MCPTool(auth.Require(huma.Operation{
 		OperationID: "create-project", Method: http.MethodPost, Path: "/api/v1/projects", Tags: tags,
 		Summary:       "Create a project",
 		Description:   "Publishes project_created on tracker/events/projects/created in the same transaction.",
 		DefaultStatus: http.StatusCreated,
 		Errors:        errs(writeErrors),
-	}, "projects", "write"), rt.createProject)
-	huma.Register(api, auth.Require(huma.Operation{
+	}, "projects", "write"), "create_project"), rt.createProject)
+	huma.Register(api, dashcore.MCPTool(auth.Require(huma.Operation{
 		OperationID: "get-project", Method: http.MethodGet, Path: item, Tags: tags,
 		Summary: "Get a project",
 		Errors:  errs(readErrors, http.StatusBadRequest, http.StatusNotFound),
-	}, "projects", "read"), rt.getProject)
+	}, "projects", "read"), "get_project"), rt.getProject)
 	update := huma.Operation{
 		OperationID: "update-project", Method: http.MethodPut, Path: item, Tags: tags,
 		Summary: "Update a project",
@@ -72,7 +73,7 @@ func (rt *Routes) registerProjects(api huma.API) {
 			"When something changed, updated_at moves and project_updated (with updated_fields) is published.",
 		Errors: errs(writeErrors, http.StatusBadRequest, http.StatusNotFound),
 	}
-	huma.Register(api, auth.Require(update, "projects", "write"), rt.updateProject)
+	huma.Register(api, dashcore.MCPTool(auth.Require(update, "projects", "write"), "update_project"), rt.updateProject)
 	update.OperationID, update.Method, update.Summary = "patch-project", http.MethodPatch, "Update a project (PATCH)"
 	huma.Register(api, auth.Require(update, "projects", "write"), rt.updateProject)
 	huma.Register(api, auth.Require(huma.Operation{

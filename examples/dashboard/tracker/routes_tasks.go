@@ -8,6 +8,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/taylordash/taylordash/auth"
+	"github.com/taylordash/taylordash/dashcore"
 )
 
 type taskIDInput struct {
@@ -49,24 +50,24 @@ type taskOutput struct {
 func (rt *Routes) registerTasks(api huma.API) {
 	tags := []string{"tasks"}
 	const item = "/api/v1/tasks/{task_id}"
-	huma.Register(api, auth.Require(huma.Operation{
+	huma.Register(api, dashcore.MCPTool(auth.Require(huma.Operation{
 		OperationID: "list-component-tasks", Method: http.MethodGet, Path: "/api/v1/components/{component_id}/tasks", Tags: tags,
 		Summary:     "List a component's tasks",
 		Description: "Tasks newest first, filtered, a page at a time. An unknown component is a 404.",
 		Errors:      errs(readErrors, http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity),
-	}, "projects", "read"), rt.listTasks)
-	huma.Register(api, auth.Require(huma.Operation{
+	}, "projects", "read"), "list_tasks"), rt.listTasks)
+	huma.Register(api, dashcore.MCPTool(auth.Require(huma.Operation{
 		OperationID: "create-task", Method: http.MethodPost, Path: "/api/v1/components/{component_id}/tasks", Tags: tags,
 		Summary:       "Create a task on a component",
 		Description:   "Publishes task_created on tracker/events/tasks/created in the same transaction.",
 		DefaultStatus: http.StatusCreated,
 		Errors:        errs(writeErrors, http.StatusBadRequest, http.StatusNotFound),
-	}, "projects", "write"), rt.createTask)
-	huma.Register(api, auth.Require(huma.Operation{
+	}, "projects", "write"), "create_task"), rt.createTask)
+	huma.Register(api, dashcore.MCPTool(auth.Require(huma.Operation{
 		OperationID: "get-task", Method: http.MethodGet, Path: item, Tags: tags,
 		Summary: "Get a task",
 		Errors:  errs(readErrors, http.StatusBadRequest, http.StatusNotFound),
-	}, "projects", "read"), rt.getTask)
+	}, "projects", "read"), "get_task"), rt.getTask)
 	update := huma.Operation{
 		OperationID: "update-task", Method: http.MethodPut, Path: item, Tags: tags,
 		Summary: "Update a task",
@@ -74,7 +75,7 @@ func (rt *Routes) registerTasks(api huma.API) {
 			"an empty body is refused (422). When something changed, updated_at moves and task_updated (with updated_fields) is published.",
 		Errors: errs(writeErrors, http.StatusBadRequest, http.StatusNotFound),
 	}
-	huma.Register(api, auth.Require(update, "projects", "write"), rt.updateTask)
+	huma.Register(api, dashcore.MCPTool(auth.Require(update, "projects", "write"), "update_task"), rt.updateTask)
 	update.OperationID, update.Method, update.Summary = "patch-task", http.MethodPatch, "Update a task (PATCH)"
 	huma.Register(api, auth.Require(update, "projects", "write"), rt.updateTask)
 	huma.Register(api, auth.Require(huma.Operation{
