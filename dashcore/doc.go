@@ -148,4 +148,9 @@
 // Name, or a Register that panics (a duplicate route), fail start-up with
 // an error naming the contribution. [Info] (supplied with fx.Supply) names
 // the API in its OpenAPI document.
+//
+// [MCPTool] marks an operation, where it is registered, as an MCP tool
+// (documented as [ToolExtension]); dashcore only records the mark, and an
+// MCP server (pluginhost/mcp/mcpserver) reads it from the OpenAPI
+// document, with the operation's requirement and schemas.
 package dashcore

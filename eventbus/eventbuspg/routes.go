@@ -25,6 +25,9 @@ import (
 // GET /api/v1/dlq, GET /api/v1/dlq/{id}, POST /api/v1/dlq/replay and
 // DELETE /api/v1/dlq. It needs Module (and a Publisher for replays).
 // Guarding the routes is the application's business (auth middleware).
+// Listing events and dead letters, getting one and replaying them are
+// also MCP tools (dashcore.MCPTool): query_events, list_dlq, get_dlq and
+// replay_dlq, for an MCP server such as pluginhost/mcp/mcpserver.
 var HTTPModule = fx.Module("eventbus.http",
 	fx.Provide(dashcore.AsRoutes(newRoutes)),
 )

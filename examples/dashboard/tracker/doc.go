@@ -39,6 +39,13 @@
 // writes. Every operation has an operation id, a summary, a tag
 // (projects, components or tasks), examples, and its error statuses.
 //
+// Listing, getting, creating and updating projects, components and tasks
+// are also MCP tools (dashcore.MCPTool, next to auth.Require): list_projects,
+// get_project, create_project, update_project (PUT), and the same for
+// components (list_components, get_component, ...) and tasks, served by
+// pluginhost/mcp/mcpserver with the same permissions. Deletes and
+// dependencies are not tools.
+//
 // # Fields and statuses
 //
 // A [Project] has id, name (1 to 255 characters), description (at most

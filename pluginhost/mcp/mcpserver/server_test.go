@@ -202,3 +202,40 @@ func TestDocumented(t *testing.T) {
 		t.Fatalf("tools %v: %v", tools, err)
 	}
 }
+
+// One message per request needs no initialization: a plain POST of
+// tools/call is answered as JSON.
+func TestPlainPOST(t *testing.T) {
+	f := setup(t)
+	req, err := http.NewRequest(http.MethodPost, f.url+mcpserver.Path, strings.NewReader(
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_things","arguments":{"limit":3}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set(roleHeader, "viewer")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Result struct {
+			Content []struct{ Text string } `json:"content"`
+		} `json:"result"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK ||
+		resp.Header.Get("Content-Type") != "application/json" || len(out.Result.Content) != 1 || out.Result.Content[0].Text != `{"limit":3,"tags":null}` {
+		t.Fatalf("plain POST: %d %s %+v %v", resp.StatusCode, resp.Header.Get("Content-Type"), out, err)
+	}
+	// GET is not served: the server is stateless.
+	resp, err = http.Get(f.url + mcpserver.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("GET /mcp: %d, want 405", resp.StatusCode)
+	}
+}
