@@ -153,7 +153,7 @@ type fixture struct {
 	auditor *memAuditor
 }
 
-func setup(t *testing.T, routes ...dashcore.Routes) *fixture {
+func setup(t testing.TB, routes ...dashcore.Routes) *fixture {
 	t.Helper()
 	az, err := auth.NewAuthorizer(auth.NewMemoryAdapter(auth.DefaultRules()...), auth.AuthorizerConfig{})
 	if err != nil {
@@ -192,7 +192,7 @@ func (rt roleTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // connect returns an SDK client session as a principal of role.
-func (f *fixture) connect(t *testing.T, role string) *mcp.ClientSession {
+func (f *fixture) connect(t testing.TB, role string) *mcp.ClientSession {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
