@@ -16,8 +16,11 @@
 // manifest's id, version, permissions, allowed origins, limits and config,
 // and the module), compiles the module once (kept in memory by SHA-256, and
 // on disk when Config.CacheDir is set: a restart then loads a Go guest in
-// tens of milliseconds instead of half a second), checks it, starts its
-// warm instances and returns the [Plugin].
+// tens of milliseconds instead of a second), checks it, starts its warm
+// instances and returns the [Plugin]. Before compiling, it merges the
+// module's data segments when they do not overlap (a Go guest has tens of
+// thousands, which wazero would evaluate at every instantiation); the
+// initial memory is the same.
 //
 // Load refuses (with [ErrInvalidModule]) a module that imports anything but
 // the taylordash host functions and the WASI subset below, that is a
@@ -123,7 +126,9 @@
 // anonymous mapping on Linux: no physical memory until touched), so growth
 // never copies. A guest that needs more gets a failed memory.grow; a Go
 // guest then dies with "out of memory", which is reported as
-// [ErrMemoryLimit].
+// [ErrMemoryLimit]. An instance whose memory has grown past seven eighths
+// of its cap is replaced after its call (not a violation), so that slow
+// growth does not end in a trap.
 //
 // CPU: each call has a deadline, min(Limits.Timeout, Config.MaxTimeout)
 // or Config.DefaultTimeout; wazero's close-on-context-done stops a guest
