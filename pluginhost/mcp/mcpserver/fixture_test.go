@@ -68,8 +68,8 @@ type pingOutput struct {
 }
 
 // thingsRoutes is the fixture API: list, get and create things (tools
-// needing projects:read and projects:write), a public ping tool, and a
-// delete that is not a tool.
+// needing projects:read and projects:write), public ping and things_root
+// tools (a path ending in /), and a delete that is not a tool.
 func thingsRoutes() dashcore.Routes {
 	return dashcore.Routes{Name: "things", Register: func(api huma.API) {
 		huma.Register(api, dashcore.MCPTool(auth.Require(huma.Operation{
@@ -99,6 +99,13 @@ func thingsRoutes() dashcore.Routes {
 		huma.Register(api, dashcore.MCPTool(auth.Public(huma.Operation{
 			OperationID: "ping", Method: http.MethodGet, Path: "/ping", Summary: "Ping",
 		}, ""), "ping"), func(context.Context, *struct{}) (*pingOutput, error) {
+			out := &pingOutput{}
+			out.Body.Pong = true
+			return out, nil
+		})
+		huma.Register(api, dashcore.MCPTool(auth.Public(huma.Operation{
+			OperationID: "root", Method: http.MethodGet, Path: "/things/", Summary: "Things' root",
+		}, ""), "things_root"), func(context.Context, *struct{}) (*pingOutput, error) {
 			out := &pingOutput{}
 			out.Body.Pong = true
 			return out, nil

@@ -61,7 +61,7 @@ func TestModuleChecksToolsAtStart(t *testing.T) {
 			err := app.Start(context.Background())
 			defer app.RequireStop()
 			if c.want == "" {
-				if err != nil || len(tools) != 4 {
+				if err != nil || len(tools) != 5 {
 					t.Fatalf("start: %v, tools %v", err, tools)
 				}
 				return

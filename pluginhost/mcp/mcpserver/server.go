@@ -313,7 +313,7 @@ func (s *Server) call(ctx context.Context, t *Tool, p *auth.Principal, args json
 	}
 	c.path = inner.URL.Path
 	_, pattern := s.mux.Handler(inner)
-	op := dashcore.DocumentedOperation(s.oapi, pattern)
+	op := dashcore.DocumentedOperation(s.oapi, strings.TrimSuffix(pattern, "{$}"))
 	req, declared := auth.RequirementOf(op)
 	switch {
 	case pattern != t.Pattern || op == nil:

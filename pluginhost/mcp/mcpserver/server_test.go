@@ -50,10 +50,10 @@ func callTool(t *testing.T, cs *mcp.ClientSession, name string, args any) *mcp.C
 func TestToolListFollowsPermissions(t *testing.T) {
 	f := setup(t)
 	for role, want := range map[string][]string{
-		"":         {"ping"},
-		"viewer":   {"get_thing", "list_things", "ping"},
-		"operator": {"create_thing", "get_thing", "list_things", "ping"},
-		"admin":    {"create_thing", "get_thing", "list_things", "ping"},
+		"":         {"ping", "things_root"},
+		"viewer":   {"get_thing", "list_things", "ping", "things_root"},
+		"operator": {"create_thing", "get_thing", "list_things", "ping", "things_root"},
+		"admin":    {"create_thing", "get_thing", "list_things", "ping", "things_root"},
 	} {
 		if got := listNames(t, f.connect(t, role)); !slices.Equal(got, want) {
 			t.Errorf("role %q sees %v, want %v", role, got, want)
@@ -100,6 +100,10 @@ func TestCallServesTheOperation(t *testing.T) {
 	if res.IsError || text(res) != `{"limit":7,"tags":["a","b"]}` {
 		t.Fatalf("list_things: %s", text(res))
 	}
+	res = callTool(t, op, "things_root", nil)
+	if res.IsError || text(res) != `{"pong":true}` {
+		t.Fatalf("things_root: %s", text(res))
+	}
 	res = callTool(t, op, "get_thing", map[string]any{"id": "a b/c"})
 	if res.IsError || !strings.Contains(text(res), `"id":"a b/c"`) {
 		t.Fatalf("get_thing with an escaped id: %s", text(res))
@@ -132,8 +136,8 @@ func TestCallServesTheOperation(t *testing.T) {
 			t.Fatalf("audit event %+v", e)
 		}
 	}
-	if n := len(f.auditor.all()); n != 14 {
-		t.Fatalf("%d audit events, want one per call (14)", n)
+	if n := len(f.auditor.all()); n != 15 {
+		t.Fatalf("%d audit events, want one per call (15)", n)
 	}
 }
 
@@ -198,7 +202,7 @@ func TestDocumented(t *testing.T) {
 		t.Fatal("delete-thing is not a tool")
 	}
 	tools, err := f.server.Tools()
-	if err != nil || len(tools) != 4 {
+	if err != nil || len(tools) != 5 {
 		t.Fatalf("tools %v: %v", tools, err)
 	}
 }

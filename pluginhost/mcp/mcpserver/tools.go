@@ -29,7 +29,8 @@ type Tool struct {
 	Name string
 	// Operation is the documented operation the tool calls.
 	Operation *huma.Operation
-	// Pattern is the operation's ServeMux pattern, "POST /api/v1/projects".
+	// Pattern is the operation's ServeMux pattern, "POST /api/v1/projects"
+	// (a path ending in "/" ends in "/{$}", as dashcore registers it).
 	Pattern string
 	// Requirement is what the operation needs from the caller; the tool is
 	// listed to, and runs for, callers that meet it.
@@ -142,7 +143,11 @@ func newTool(oapi *huma.OpenAPI, op *huma.Operation, name string) (*Tool, error)
 	if err != nil {
 		return nil, err
 	}
-	t := &Tool{Name: name, Operation: op, Pattern: strings.ToUpper(op.Method) + " " + op.Path, Requirement: req, InputSchema: schema}
+	pattern := strings.ToUpper(op.Method) + " " + op.Path
+	if strings.HasSuffix(op.Path, "/") {
+		pattern += "{$}" // as dashcore registers it: that path only
+	}
+	t := &Tool{Name: name, Operation: op, Pattern: pattern, Requirement: req, InputSchema: schema}
 	for _, p := range op.Parameters {
 		if p == nil || (p.In != "path" && p.In != "query") {
 			continue
