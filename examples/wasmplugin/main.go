@@ -3,7 +3,7 @@
 // Command wasmplugin is an example TaylorDash backend plugin: it welcomes
 // every new project with an event, and serves GET /summary (the number of
 // projects and the newest ones) and GET /hello under
-// /api/v1/plugins/project-greeter/. Build it with
+// /api/v1/plugins/project-greeter/api/. Build it with
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o plugin.wasm .
 //

@@ -136,7 +136,7 @@ var (
 func HandleEvent(h func(Event) error) { eventHandler = h }
 
 // HandleHTTP registers the handler of the plugin's own API operations,
-// served under /api/v1/plugins/<id>/. Call it from an init function.
+// served under /api/v1/plugins/<id>/api/. Call it from an init function.
 func HandleHTTP(h func(Request) Response) { httpHandler = h }
 
 //lint:ignore U1000 exported with go:wasmexport

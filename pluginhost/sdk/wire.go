@@ -144,7 +144,7 @@ type Request struct {
 	// Method is the HTTP method.
 	Method string `json:"method"`
 	// Path is the path below the plugin's mount point
-	// (/api/v1/plugins/<id>), starting with "/".
+	// (/api/v1/plugins/<id>/api), starting with "/".
 	Path string `json:"path"`
 	// Query holds the query parameters.
 	Query map[string][]string `json:"query,omitempty"`

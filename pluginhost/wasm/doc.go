@@ -168,7 +168,7 @@
 // subscriptions; [Plugin.HandleEvent] continues the event's trace (its
 // traceparent) when the context has no span. [NewRequest],
 // [Plugin.HandleHTTP] and [WriteResponse] serve the plugin's operations
-// under /api/v1/plugins/<id>/: credentials never reach the plugin, and it
+// under /api/v1/plugins/<id>/api/: credentials never reach the plugin, and it
 // cannot set cookies or security headers.
 //
 // # Observability
