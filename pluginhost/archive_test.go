@@ -25,7 +25,7 @@ type entry struct {
 	hard bool
 }
 
-func zipOf(t *testing.T, entries ...entry) []byte {
+func zipOf(t testing.TB, entries ...entry) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -54,7 +54,7 @@ func zipOf(t *testing.T, entries ...entry) []byte {
 	return buf.Bytes()
 }
 
-func tarGzOf(t *testing.T, entries ...entry) []byte {
+func tarGzOf(t testing.TB, entries ...entry) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
