@@ -15,9 +15,9 @@ func accessLogMiddleware(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			rec := &responseRecorder{ResponseWriter: w}
+			rec := NewResponseRecorder(w)
 			next.ServeHTTP(rec, r)
-			status := rec.status
+			status := rec.Status()
 			if status == 0 {
 				status = http.StatusOK
 			}
@@ -43,7 +43,7 @@ func accessLogMiddleware(log *slog.Logger) func(http.Handler) http.Handler {
 				slog.String("path", r.URL.Path),
 				slog.String("route", route),
 				slog.Int("status", status),
-				slog.Int64("bytes", rec.bytes),
+				slog.Int64("bytes", rec.Bytes()),
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 				slog.String("request_id", RequestID(ctx)),
 				slog.String("remote", r.RemoteAddr),

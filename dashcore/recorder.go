@@ -2,18 +2,36 @@ package dashcore
 
 import "net/http"
 
-// responseRecorder remembers the status and size of a response for the
-// access log and tells the recover middleware whether headers went out.
-// Unwrap lets http.ResponseController reach the connection (flush,
-// deadlines) for streaming handlers.
-type responseRecorder struct {
+// ResponseRecorder wraps a ResponseWriter and remembers the status and
+// size of the response: for access logs, metrics, and middleware that
+// must know whether headers went out. The status is the first final
+// (non-1xx) one, or 200 when the handler writes a body first. It passes
+// Flush through, and Unwrap lets http.ResponseController reach the
+// connection (flush, deadlines) for streaming handlers. Not safe for
+// concurrent use (no ResponseWriter is).
+type ResponseRecorder struct {
 	http.ResponseWriter
 	status      int
 	bytes       int64
 	wroteHeader bool
 }
 
-func (r *responseRecorder) WriteHeader(code int) {
+// NewResponseRecorder returns a recorder writing to w.
+func NewResponseRecorder(w http.ResponseWriter) *ResponseRecorder {
+	return &ResponseRecorder{ResponseWriter: w}
+}
+
+// Status returns the status written, 0 before anything was.
+func (r *ResponseRecorder) Status() int { return r.status }
+
+// Bytes returns the size of the body written so far.
+func (r *ResponseRecorder) Bytes() int64 { return r.bytes }
+
+// WroteHeader reports whether the status line went out.
+func (r *ResponseRecorder) WroteHeader() bool { return r.wroteHeader }
+
+// WriteHeader implements http.ResponseWriter.
+func (r *ResponseRecorder) WriteHeader(code int) {
 	if !r.wroteHeader && code >= 200 {
 		r.status = code
 		r.wroteHeader = true
@@ -21,7 +39,8 @@ func (r *responseRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
-func (r *responseRecorder) Write(b []byte) (int, error) {
+// Write implements http.ResponseWriter.
+func (r *ResponseRecorder) Write(b []byte) (int, error) {
 	if !r.wroteHeader {
 		r.WriteHeader(http.StatusOK)
 	}
@@ -31,7 +50,7 @@ func (r *responseRecorder) Write(b []byte) (int, error) {
 }
 
 // Flush implements http.Flusher for handlers that type-assert it.
-func (r *responseRecorder) Flush() {
+func (r *ResponseRecorder) Flush() {
 	if !r.wroteHeader {
 		r.WriteHeader(http.StatusOK)
 	}
@@ -39,4 +58,4 @@ func (r *responseRecorder) Flush() {
 }
 
 // Unwrap returns the underlying writer for http.ResponseController.
-func (r *responseRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+func (r *ResponseRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

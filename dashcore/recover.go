@@ -30,7 +30,7 @@ func recoverMiddleware(log *slog.Logger) func(http.Handler) http.Handler {
 					slog.String("request_id", RequestID(r.Context())),
 					slog.String("stack", string(debug.Stack())),
 				)
-				if rec, ok := w.(*responseRecorder); ok && rec.wroteHeader {
+				if rec, ok := w.(*ResponseRecorder); ok && rec.WroteHeader() {
 					panic(http.ErrAbortHandler)
 				}
 				writeProblem(w, r, http.StatusInternalServerError, "")

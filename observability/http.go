@@ -116,7 +116,7 @@ func (h *HTTPInstrumentation) Wrap(next http.Handler) http.Handler {
 				ri.LogAttrs = append(ri.LogAttrs, slog.String("trace_id", tid), slog.String("span_id", sc.SpanID().String()))
 			}
 		}
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := dashcore.NewResponseRecorder(w)
 		finished := false
 		defer func() {
 			if finished {
@@ -130,7 +130,7 @@ func (h *HTTPInstrumentation) Wrap(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(rec, r.WithContext(ctx))
 		finished = true
-		status := rec.status
+		status := rec.Status()
 		if status == 0 {
 			status = http.StatusOK
 		}
@@ -262,37 +262,3 @@ func (hc headerCarrier) Set(key, value string) { http.Header(hc).Set(key, value)
 
 // Keys lists the keys present.
 func (hc headerCarrier) Keys() []string { return propagation.HeaderCarrier(hc).Keys() }
-
-// statusRecorder remembers the status written through it. It keeps
-// http.Flusher for streams, and Unwrap for http.ResponseController.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-// WriteHeader records the first final (non-1xx) status.
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 && code >= 200 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-// Write records an implicit 200.
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Flush implements http.Flusher when the underlying writer does.
-func (s *statusRecorder) Flush() {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	_ = http.NewResponseController(s.ResponseWriter).Flush()
-}
-
-// Unwrap returns the underlying writer, for http.ResponseController.
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

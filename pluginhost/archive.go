@@ -274,13 +274,17 @@ func Unpack(r io.Reader, dst string, lim ArchiveLimits) (*Unpacked, error) {
 	if err == nil {
 		err = stripSingleRoot(dst)
 	}
-	if err != nil {
-		clearDir(dst)
-		return nil, err
+	return u.finish(err)
+}
+
+// finish lists what was written, or on err empties the destination.
+func (u *unpacker) finish(err error) (*Unpacked, error) {
+	var files []string
+	if err == nil {
+		files, err = listFiles(u.dst)
 	}
-	files, err := listFiles(dst)
 	if err != nil {
-		clearDir(dst)
+		clearDir(u.dst)
 		return nil, err
 	}
 	return &Unpacked{Files: files, Bytes: u.total}, nil
@@ -418,16 +422,7 @@ func CopyBundle(src, dst string, lim ArchiveLimits) (*Unpacked, error) {
 		defer f.Close()
 		return u.file(name, f, 0)
 	})
-	if err != nil {
-		clearDir(dst)
-		return nil, err
-	}
-	files, err := listFiles(dst)
-	if err != nil {
-		clearDir(dst)
-		return nil, err
-	}
-	return &Unpacked{Files: files, Bytes: u.total}, nil
+	return u.finish(err)
 }
 
 // stripSingleRoot moves the contents of a lone top-level directory up

@@ -48,29 +48,6 @@ func documentProxy(api huma.API) {
 	}
 }
 
-// statusRecorder remembers the status a handler wrote.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
 // proxy serves a plugin's call to the API.
 func (rt *Routes) proxy(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
@@ -123,9 +100,9 @@ func (rt *Routes) proxy(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := dashcore.NewResponseRecorder(w)
 	rt.mux.ServeHTTP(rec, inner)
-	rt.recordAccess(ctx, id, r.Method, target, req.Permission.String(), true, rec.status, time.Since(started))
+	rt.recordAccess(ctx, id, r.Method, target, req.Permission.String(), true, rec.Status(), time.Since(started))
 }
 
 // recordAccess stores one proxied call; a failure is logged.
