@@ -34,20 +34,32 @@ func (rt *Routes) callAPI(ctx context.Context, p *auth.Principal, method, target
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	_, pattern := rt.mux.Handler(req)
-	op := dashcore.DocumentedOperation(rt.oapi, pattern)
-	r, declared := auth.RequirementOf(op)
-	switch {
-	case op == nil:
-		return http.StatusNotFound, nil, nil
-	case !declared:
-		return http.StatusForbidden, nil, nil
-	case r.Permission.Resource != "" && (rt.Authorizer == nil || !rt.Authorizer.Allowed(p, r.Permission)):
-		return http.StatusForbidden, nil, nil
+	if _, status, _ := rt.authorize(p, req); status != http.StatusOK {
+		return status, nil, nil
 	}
 	rec := httptest.NewRecorder()
 	rt.mux.ServeHTTP(rec, req)
 	return rec.Code, rec.Body.Bytes(), nil
+}
+
+// authorize finds the operation req would reach and checks its declared
+// requirement for p, as the guard would: 200 when allowed, 404 when no
+// documented operation serves it, 403 (with why) when it declares no
+// requirement or p lacks its permission. It returns the permission
+// checked.
+func (rt *Routes) authorize(p *auth.Principal, req *http.Request) (auth.Permission, int, string) {
+	_, pattern := rt.mux.Handler(req)
+	op := dashcore.DocumentedOperation(rt.oapi, pattern)
+	r, declared := auth.RequirementOf(op)
+	switch {
+	case pattern == "" || op == nil:
+		return auth.Permission{}, http.StatusNotFound, ""
+	case !declared:
+		return auth.Permission{}, http.StatusForbidden, "the operation declares no requirement"
+	case r.Permission.Resource != "" && (rt.Authorizer == nil || !rt.Authorizer.Allowed(p, r.Permission)):
+		return r.Permission, http.StatusForbidden, "the plugin does not hold " + r.Permission.String()
+	}
+	return r.Permission, http.StatusOK, ""
 }
 
 // projectsViaAPI is the wasm plugins' ProjectStore: their projects_*

@@ -83,26 +83,23 @@ func (rt *Routes) proxy(w http.ResponseWriter, r *http.Request) {
 	inner := r.Clone(ctx)
 	inner.URL.Path, inner.URL.RawPath = target, ""
 	inner.RequestURI = inner.URL.RequestURI()
-	_, pattern := rt.mux.Handler(inner)
-	op := dashcore.DocumentedOperation(rt.oapi, pattern)
-	req, declared := auth.RequirementOf(op)
-	switch {
-	case pattern == "" || op == nil:
+	perm, status, why := rt.authorize(p, inner)
+	switch status {
+	case http.StatusNotFound:
 		rt.recordAccess(ctx, id, r.Method, target, "", true, http.StatusNotFound, time.Since(started))
 		dashcore.WriteProblem(w, r, http.StatusNotFound, "")
 		return
-	case !declared:
-		deny("", "the operation declares no requirement", "unauthorized_api_access")
-		return
-	case req.Permission.Resource != "":
-		if rt.Authorizer == nil || !rt.Authorizer.Allowed(p, req.Permission) {
-			deny(req.Permission.String(), "the plugin does not hold "+req.Permission.String(), "permission_escalation")
-			return
+	case http.StatusForbidden:
+		vtype := "unauthorized_api_access"
+		if perm.Resource != "" {
+			vtype = "permission_escalation"
 		}
+		deny(perm.String(), why, vtype)
+		return
 	}
 	rec := dashcore.NewResponseRecorder(w)
 	rt.mux.ServeHTTP(rec, inner)
-	rt.recordAccess(ctx, id, r.Method, target, req.Permission.String(), true, rec.Status(), time.Since(started))
+	rt.recordAccess(ctx, id, r.Method, target, perm.String(), true, rec.Status(), time.Since(started))
 }
 
 // recordAccess stores one proxied call; a failure is logged.
