@@ -138,9 +138,9 @@ func (c *conn) callError(parent, callCtx context.Context, method string, timeout
 	return ResultFailed, serverErr(id, fmt.Errorf("%w: %w", ErrUpstream, err), "MCP server %s failed to answer %s", id, method)
 }
 
-// ToolInfo is a tool of a server, with whether its allow-list lets it
+// ServerTool is a tool of a server, with whether its allow-list lets it
 // be called.
-type ToolInfo struct {
+type ServerTool struct {
 	// Name is the tool's name.
 	Name string `json:"name" example:"echo"`
 	// Title is its display name, if the server gives one.
@@ -155,8 +155,8 @@ type ToolInfo struct {
 
 // ListTools lists the server's tools (every page, up to 20), marking
 // those its allow-list lets be called.
-func (m *Manager) ListTools(ctx context.Context, id string) ([]ToolInfo, error) {
-	var tools []ToolInfo
+func (m *Manager) ListTools(ctx context.Context, id string) ([]ServerTool, error) {
+	var tools []ServerTool
 	err := m.call(ctx, id, "tools/list", "", func(ctx context.Context, c *conn, s *session) (string, error) {
 		params := &mcpsdk.ListToolsParams{}
 		for range maxListPages {
@@ -165,7 +165,7 @@ func (m *Manager) ListTools(ctx context.Context, id string) ([]ToolInfo, error) 
 				return "", err
 			}
 			for _, t := range res.Tools {
-				tools = append(tools, ToolInfo{Name: t.Name, Title: t.Title, Description: t.Description,
+				tools = append(tools, ServerTool{Name: t.Name, Title: t.Title, Description: t.Description,
 					InputSchema: t.InputSchema, Allowed: c.spec.allows(t.Name)})
 			}
 			if res.NextCursor == "" {
@@ -234,9 +234,9 @@ type Request struct {
 	Params map[string]any `json:"params,omitempty"`
 }
 
-// Response is a JSON-RPC 2.0 response: the server's result, or the
+// JSONRPCResponse is a JSON-RPC 2.0 response: the server's result, or the
 // JSON-RPC error it answered.
-type Response struct {
+type JSONRPCResponse struct {
 	// JSONRPC is "2.0".
 	JSONRPC string `json:"jsonrpc" example:"2.0"`
 	// ID is the request's id.
@@ -244,11 +244,11 @@ type Response struct {
 	// Result is the method's result.
 	Result any `json:"result,omitempty"`
 	// Error is the JSON-RPC error the server answered.
-	Error *WireError `json:"error,omitempty"`
+	Error *JSONRPCError `json:"error,omitempty"`
 }
 
-// WireError is a JSON-RPC error object.
-type WireError struct {
+// JSONRPCError is a JSON-RPC error object.
+type JSONRPCError struct {
 	Code    int64  `json:"code" example:"-32602"`
 	Message string `json:"message" example:"unknown tool"`
 	Data    any    `json:"data,omitempty"`
@@ -300,11 +300,11 @@ func decodeParams(r Request, into any) error {
 // server answers is a response, not an error; the errors are those of
 // [Manager.CallTool], and a dashcore.ErrInvalid one for a malformed
 // request.
-func (m *Manager) Forward(ctx context.Context, id string, req Request) (*Response, error) {
+func (m *Manager) Forward(ctx context.Context, id string, req Request) (*JSONRPCResponse, error) {
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
-	resp := &Response{JSONRPC: "2.0", ID: req.ID}
+	resp := &JSONRPCResponse{JSONRPC: "2.0", ID: req.ID}
 	var tool string
 	var run func(ctx context.Context, c *conn, s *session) (any, error)
 	switch req.Method {
@@ -345,7 +345,9 @@ func (m *Manager) Forward(ctx context.Context, id string, req Request) (*Respons
 		if err := decodeParams(req, &p); err != nil {
 			return nil, err
 		}
-		run = func(ctx context.Context, c *conn, s *session) (any, error) { return s.cs.ListResourceTemplates(ctx, &p) }
+		run = func(ctx context.Context, c *conn, s *session) (any, error) {
+			return s.cs.ListResourceTemplates(ctx, &p)
+		}
 	case "resources/read":
 		var p mcpsdk.ReadResourceParams
 		if err := decodeParams(req, &p); err != nil {
@@ -378,7 +380,7 @@ func (m *Manager) Forward(ctx context.Context, id string, req Request) (*Respons
 	})
 	var rpc *RPCError
 	if errors.As(err, &rpc) {
-		resp.Error = &WireError{Code: rpc.Code, Message: rpc.Message}
+		resp.Error = &JSONRPCError{Code: rpc.Code, Message: rpc.Message}
 		if len(rpc.Data) > 0 {
 			resp.Error.Data = rpc.Data
 		}

@@ -196,7 +196,7 @@ type ServerSpec struct {
 	// Restart says when a server that stopped is started again.
 	Restart RestartPolicy `json:"restart,omitzero"`
 	// Limits are the resource limits of a stdio server's process.
-	Limits Limits `json:"limits,omitzero"`
+	Limits ProcessLimits `json:"limits,omitzero"`
 	// AutoConnect connects the server when the application starts.
 	AutoConnect bool `json:"autoconnect,omitempty"`
 	// ProtocolVersion is the MCP version asked for; default
@@ -218,10 +218,10 @@ type RestartPolicy struct {
 	MaxBackoff Duration `json:"max_backoff,omitempty" doc:"Cap of the restart delay, such as \"30s\"."`
 }
 
-// Limits are resource limits applied to a stdio server's process with
+// ProcessLimits are resource limits applied to a stdio server's process with
 // prlimit(2) right after it starts (Linux; ignored elsewhere). Zero
 // leaves a limit as inherited.
-type Limits struct {
+type ProcessLimits struct {
 	// AddressSpaceBytes caps virtual memory (RLIMIT_AS). Runtimes that
 	// reserve address space early (Go, Node.js) need a generous value.
 	AddressSpaceBytes uint64 `json:"address_space_bytes,omitempty" example:"4294967296"`
@@ -267,7 +267,7 @@ func (s ServerSpec) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("an http server needs an http or https url")
 		}
-		if s.Command != "" || len(s.Args) > 0 || len(s.Env) > 0 || len(s.EnvAllow) > 0 || s.Dir != "" || s.Limits != (Limits{}) {
+		if s.Command != "" || len(s.Args) > 0 || len(s.Env) > 0 || len(s.EnvAllow) > 0 || s.Dir != "" || s.Limits != (ProcessLimits{}) {
 			bad("command, args, env, env_allow, dir and limits are for stdio servers")
 		}
 		for name := range s.Headers {

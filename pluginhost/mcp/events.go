@@ -21,14 +21,13 @@ const (
 
 // The audit event types of the MCP routes (auth.AuditEvent.Type).
 const (
-	AuditToolCalled     = "mcp_tool_called"
-	AuditRequest        = "mcp_request"
-	AuditConnected      = "mcp_connected"
-	AuditDisconnected   = "mcp_disconnected"
-	AuditServerCreated  = "mcp_server_created"
-	AuditServerUpdated  = "mcp_server_updated"
-	AuditServerDeleted  = "mcp_server_deleted"
-	AuditServerListTool = "mcp_tools_listed"
+	AuditToolCalled    = "mcp_tool_called"
+	AuditRequest       = "mcp_request"
+	AuditConnected     = "mcp_connected"
+	AuditDisconnected  = "mcp_disconnected"
+	AuditServerCreated = "mcp_server_created"
+	AuditServerUpdated = "mcp_server_updated"
+	AuditServerDeleted = "mcp_server_deleted"
 )
 
 // The results of a call, in metrics, audit details and events.

@@ -6,12 +6,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// limitsSupported tells whether [Limits] are applied on this system.
+// limitsSupported tells whether [ProcessLimits] are applied on this system.
 const limitsSupported = true
 
 // applyLimits sets the resource limits of the process pid with
 // prlimit(2), soft and hard alike. Limits of zero are left as inherited.
-func applyLimits(pid int, l Limits) error {
+func applyLimits(pid int, l ProcessLimits) error {
 	for _, lim := range []struct {
 		name     string
 		resource int

@@ -90,7 +90,7 @@ func newManager(t *testing.T, cfg mcp.Config, specs ...mcp.ServerSpec) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Start(context.Background(), nil); err != nil {
+	if err := m.Start(nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/taylordash/taylordash/dashcore"
 	"github.com/taylordash/taylordash/internal/periodic"
 )
 
@@ -96,24 +98,27 @@ func NewManager(src Source, opts ManagerOptions) (*Manager, error) {
 	return m, nil
 }
 
-// Start connects the given servers (those marked autoconnect, see
-// [AutoConnectIDs]) and starts the health pings. A server that cannot be
-// connected is logged and reported in its status; Start does not fail
-// for it.
-func (m *Manager) Start(ctx context.Context, autoconnect []string) error {
+// Start starts the health pings and connects the given servers (those
+// marked autoconnect, see [AutoConnectIDs]) in the background: a server
+// that cannot be connected is logged and reported in its status. Start
+// returns at once; Stop waits for the connections it began.
+func (m *Manager) Start(autoconnect []string) error {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.stopped {
-		m.mu.Unlock()
 		return ErrStopped
 	}
-	m.mu.Unlock()
 	if m.health != nil {
 		m.health.Start()
 	}
 	for _, id := range autoconnect {
-		if _, err := m.Connect(ctx, id); err != nil {
-			m.log.Error("mcp server not connected at start", slog.String("mcp_server", id), slog.Any("error", err))
-		}
+		m.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), m.cfg.ConnectTimeout+time.Second)
+			defer cancel()
+			if _, err := m.Connect(ctx, id); err != nil {
+				m.log.Error("mcp server not connected at start", slog.String("mcp_server", id), slog.Any("error", err))
+			}
+		})
 	}
 	return nil
 }
@@ -158,6 +163,25 @@ func (m *Manager) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("mcp: stop: %w", ctx.Err())
 	}
+}
+
+// Check reports the servers that the client tried to run and that do
+// not work: in status error or restarting. It is the module's readiness
+// check (optional: it never makes the service unready).
+func (m *Manager) Check(context.Context) error {
+	m.mu.Lock()
+	recs := maps.Clone(m.records)
+	m.mu.Unlock()
+	var bad []string
+	for _, id := range slices.Sorted(maps.Keys(recs)) {
+		if st := recs[id].snapshot(); st.Status == StatusError || st.Status == StatusRestarting {
+			bad = append(bad, id+" ("+st.Status+")")
+		}
+	}
+	if len(bad) > 0 {
+		return dashcore.NewError(dashcore.ErrUnavailable, "MCP servers not working: "+strings.Join(bad, ", "), nil)
+	}
+	return nil
 }
 
 // record returns the server's record, made on first use.

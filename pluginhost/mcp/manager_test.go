@@ -360,7 +360,7 @@ func TestEnvironmentIsOnlyTheAllowList(t *testing.T) {
 
 func TestResourceLimitsApply(t *testing.T) {
 	spec := stdioSpec(t, "limited")
-	spec.Limits = mcp.Limits{OpenFiles: 64, CPUSeconds: 600}
+	spec.Limits = mcp.ProcessLimits{OpenFiles: 64, CPUSeconds: 600}
 	b := newManager(t, mcp.Config{}, spec)
 	ctx := ctxT(t)
 	if _, err := b.m.Connect(ctx, "limited"); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/taylordash/taylordash/observability"
 	"github.com/taylordash/taylordash/observability/logspg"
 	"github.com/taylordash/taylordash/pluginhost"
+	"github.com/taylordash/taylordash/pluginhost/mcp"
 	"github.com/taylordash/taylordash/pluginhost/mcp/mcpserver"
 	"github.com/taylordash/taylordash/pluginhost/scanner"
 	"github.com/taylordash/taylordash/store"
@@ -55,6 +56,10 @@ func Modules() fx.Option {
 		fx.Provide(func(o *eventbuspg.Outbox) tracker.Outbox { return o }),
 		pluginhost.Module,
 		scanner.Module,
+		// External MCP servers: calls and status changes are published
+		// through the outbox.
+		mcp.Module,
+		fx.Provide(func(o *eventbuspg.Outbox) mcp.Outbox { return o }),
 		mcpserver.Module,
 		fx.Provide(func(o *eventbuspg.Outbox) pluginhost.Publisher { return o }),
 		fx.Provide(dashcore.AsRoutes(newRootRoutes)),
