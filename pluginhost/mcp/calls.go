@@ -220,18 +220,18 @@ func (m *Manager) CallTool(ctx context.Context, id, tool string, args map[string
 	return out, err
 }
 
-// Request is a JSON-RPC 2.0 request to forward to a server (the request
-// route's body).
-type Request struct {
+// JSONRPCRequest is a JSON-RPC 2.0 request to forward to a server (the
+// request route's "request").
+type JSONRPCRequest struct {
 	// JSONRPC must be "2.0".
-	JSONRPC string `json:"jsonrpc"`
+	JSONRPC string `json:"jsonrpc" enum:"2.0" example:"2.0"`
 	// ID is a string or a number; absent or null is answered with a null
 	// id.
-	ID any `json:"id,omitempty"`
+	ID any `json:"id,omitempty" doc:"A string or a number; the response carries it." example:"1"`
 	// Method is one of [ForwardedMethods].
-	Method string `json:"method"`
+	Method string `json:"method" example:"tools/list" doc:"One of ping, tools/list, tools/call, resources/list, resources/templates/list, resources/read, prompts/list, prompts/get."`
 	// Params are the method's parameters, an object.
-	Params map[string]any `json:"params,omitempty"`
+	Params map[string]any `json:"params,omitempty" doc:"The method's parameters." example:"{\"name\":\"echo\",\"arguments\":{\"text\":\"hello\"}}"`
 }
 
 // JSONRPCResponse is a JSON-RPC 2.0 response: the server's result, or the
@@ -255,7 +255,7 @@ type JSONRPCError struct {
 }
 
 // validate checks the request's shape: a 422 naming the field.
-func (r Request) validate() error {
+func (r JSONRPCRequest) validate() error {
 	bad := func(loc, msg string) error {
 		return &dashcore.Error{Kind: dashcore.ErrInvalid, Detail: msg, Fields: []*huma.ErrorDetail{{Location: "body.request." + loc, Message: msg}}}
 	}
@@ -276,7 +276,7 @@ func (r Request) validate() error {
 }
 
 // decodeParams decodes r's params into the SDK's params type.
-func decodeParams(r Request, into any) error {
+func decodeParams(r JSONRPCRequest, into any) error {
 	if r.Params == nil {
 		return nil
 	}
@@ -300,7 +300,7 @@ func decodeParams(r Request, into any) error {
 // server answers is a response, not an error; the errors are those of
 // [Manager.CallTool], and a dashcore.ErrInvalid one for a malformed
 // request.
-func (m *Manager) Forward(ctx context.Context, id string, req Request) (*JSONRPCResponse, error) {
+func (m *Manager) Forward(ctx context.Context, id string, req JSONRPCRequest) (*JSONRPCResponse, error) {
 	if err := req.validate(); err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -93,11 +94,11 @@ func TestToolOutsideTheAllowListIsRefused(t *testing.T) {
 		if !errors.Is(err, mcp.ErrToolNotAllowed) || mcp.Status(err) != 403 || !strings.Contains(err.Error(), "tool env is not allowed on MCP server "+spec.ID) {
 			t.Fatalf("env outside the allow-list: %v", err)
 		}
-		_, err = b.m.Forward(ctx, spec.ID, mcp.Request{JSONRPC: "2.0", ID: 7, Method: "tools/call", Params: map[string]any{"name": "env"}})
+		_, err = b.m.Forward(ctx, spec.ID, mcp.JSONRPCRequest{JSONRPC: "2.0", ID: 7, Method: "tools/call", Params: map[string]any{"name": "env"}})
 		if !errors.Is(err, mcp.ErrToolNotAllowed) {
 			t.Fatalf("tools/call env through request: %v", err)
 		}
-		resp, err := b.m.Forward(ctx, spec.ID, mcp.Request{JSONRPC: "2.0", ID: "list-1", Method: "tools/list"})
+		resp, err := b.m.Forward(ctx, spec.ID, mcp.JSONRPCRequest{JSONRPC: "2.0", ID: "list-1", Method: "tools/list"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -456,14 +457,14 @@ func TestForwardValidatesAndKeepsTheID(t *testing.T) {
 	spec.AllowedTools = []string{mcp.AllTools}
 	b := newManager(t, mcp.Config{}, spec)
 	ctx := ctxT(t)
-	req := mcp.Request{JSONRPC: "2.0", ID: float64(1), Method: "tools/list"}
+	req := mcp.JSONRPCRequest{JSONRPC: "2.0", ID: float64(1), Method: "tools/list"}
 	if _, err := b.m.Forward(ctx, "fwd", req); !errors.Is(err, mcp.ErrNotConnected) || !strings.HasPrefix(err.Error(), "MCP server fwd not connected:") {
 		t.Fatalf("request before connect: %v", err)
 	}
 	if _, err := b.m.Connect(ctx, "fwd"); err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range []mcp.Request{
+	for _, bad := range []mcp.JSONRPCRequest{
 		{JSONRPC: "1.0", Method: "tools/list"},
 		{JSONRPC: "2.0", Method: "initialize"},
 		{JSONRPC: "2.0", Method: "notifications/initialized"},
@@ -474,7 +475,7 @@ func TestForwardValidatesAndKeepsTheID(t *testing.T) {
 			t.Errorf("%+v: %v, want a 422", bad, err)
 		}
 	}
-	resp, err := b.m.Forward(ctx, "fwd", mcp.Request{JSONRPC: "2.0", ID: float64(42), Method: "tools/call",
+	resp, err := b.m.Forward(ctx, "fwd", mcp.JSONRPCRequest{JSONRPC: "2.0", ID: float64(42), Method: "tools/call",
 		Params: map[string]any{"name": "add", "arguments": map[string]any{"a": 1, "b": 2}}})
 	if err != nil || resp.ID != float64(42) || resp.Error != nil {
 		t.Fatalf("tools/call: %+v %v", resp, err)
@@ -482,12 +483,37 @@ func TestForwardValidatesAndKeepsTheID(t *testing.T) {
 	if sum := structured[struct{ Sum float64 }](t, resp.Result.(*mcpsdk.CallToolResult).StructuredContent).Sum; sum != 3 {
 		t.Fatalf("sum %v", sum)
 	}
-	resp, err = b.m.Forward(ctx, "fwd", mcp.Request{JSONRPC: "2.0", ID: "r", Method: "resources/read", Params: map[string]any{"uri": "test://nothing"}})
+	resp, err = b.m.Forward(ctx, "fwd", mcp.JSONRPCRequest{JSONRPC: "2.0", ID: "r", Method: "resources/read", Params: map[string]any{"uri": "test://nothing"}})
 	if err != nil || resp.Error == nil || resp.ID != "r" {
 		t.Fatalf("a JSON-RPC error is answered as one: %+v %v", resp, err)
 	}
-	resp, err = b.m.Forward(ctx, "fwd", mcp.Request{JSONRPC: "2.0", Method: "ping"})
+	resp, err = b.m.Forward(ctx, "fwd", mcp.JSONRPCRequest{JSONRPC: "2.0", Method: "ping"})
 	if err != nil || resp.ID != nil || resp.Error != nil {
 		t.Fatalf("ping: %+v %v", resp, err)
+	}
+}
+
+func TestServerThatStopsAnsweringIsRestarted(t *testing.T) {
+	spec := stdioSpec(t, "frozen")
+	spec.CallTimeout = mcp.Duration(300 * time.Millisecond)
+	b := newManager(t, mcp.Config{HealthInterval: 200 * time.Millisecond, StopGrace: 300 * time.Millisecond}, spec)
+	ctx := ctxT(t)
+	st, err := b.m.Connect(ctx, "frozen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A stopped process reads nothing: the next ping goes unanswered.
+	if err := syscall.Kill(st.PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the restart", func() bool {
+		now := b.m.State("frozen")
+		return now.Status == mcp.StatusOnline && now.Restarts == 1
+	})
+	if now := b.m.State("frozen"); !strings.Contains(now.LastError, "did not answer a ping") || !childproctest.Alive(now.PID) {
+		t.Fatalf("state: %+v", now)
+	}
+	if childproctest.Alive(st.PID) {
+		t.Fatalf("the frozen process %d is still there", st.PID)
 	}
 }

@@ -481,14 +481,6 @@ func (rt *Routes) metrics(ctx context.Context, in *mcpServerIDInput) (*mcpMetric
 		CallLatency: CallLatency{Mean: ms(st.LatencyMean), P50: ms(st.LatencyP50), P95: ms(st.LatencyP95)}}}, nil
 }
 
-// JSONRPCRequest is the JSON-RPC request of the request route.
-type JSONRPCRequest struct {
-	JSONRPC string         `json:"jsonrpc" enum:"2.0" example:"2.0"`
-	ID      any            `json:"id,omitempty" doc:"A string or a number; the response carries it." example:"1"`
-	Method  string         `json:"method" example:"tools/list" doc:"One of ping, tools/list, tools/call, resources/list, resources/templates/list, resources/read, prompts/list, prompts/get."`
-	Params  map[string]any `json:"params,omitempty" doc:"The method's parameters." example:"{\"name\":\"echo\",\"arguments\":{\"text\":\"hello\"}}"`
-}
-
 type mcpRequestInput struct {
 	Body struct {
 		ServerID string         `json:"serverId" maxLength:"64" example:"homelab-mcp"`
@@ -502,13 +494,12 @@ type mcpRequestOutput struct {
 
 func (rt *Routes) request(ctx context.Context, in *mcpRequestInput) (*mcpRequestOutput, error) {
 	id, r := in.Body.ServerID, in.Body.Request
-	req := Request{JSONRPC: r.JSONRPC, ID: r.ID, Method: r.Method, Params: r.Params}
 	tool := ""
 	if r.Method == "tools/call" {
 		tool, _ = r.Params["name"].(string)
 	}
 	started := time.Now()
-	resp, err := rt.Manager.Forward(ctx, id, req)
+	resp, err := rt.Manager.Forward(ctx, id, r)
 	result := resultOf(err)
 	if err == nil && resp.Error != nil {
 		result = ResultRPCError

@@ -1,9 +1,11 @@
 package app_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -154,4 +156,82 @@ func TestMCPClientThroughTheAPI(t *testing.T) {
 			t.Errorf("process %d outlived the application", pid)
 		}
 	}
+}
+
+// TestMCPServersStoredThroughTheAPI: an admin adds an HTTP MCP server
+// through the API (its header values are never shown again), calls it,
+// sees a slow tool answered 504 while the server stays usable, narrows
+// its allow-list (the connected server picks it up at once) and removes
+// it.
+func TestMCPServersStoredThroughTheAPI(t *testing.T) {
+	a := startAuthEnv(t, nil)
+	admin := a.login(t, adminUser, adminPassword)
+	url := mcpHTTPServer(t)
+	spec := map[string]any{"id": "remote", "transport": "http", "url": url, "headers": map[string]string{"X-Test": "secret value"},
+		"allowed_tools": []string{"echo", "slow"}, "call_timeout": "300ms"}
+	resp, body := a.do(t, http.MethodPost, "/api/v1/mcp/servers", admin, "", spec)
+	must(t, http.StatusCreated, resp, body, "create")
+	if strings.Contains(string(body), "secret value") || !strings.Contains(string(body), `"X-Test":"********"`) {
+		t.Fatalf("create answers header values: %s", body)
+	}
+	resp, body = a.do(t, http.MethodPost, "/api/v1/mcp/servers", admin, "", spec)
+	must(t, http.StatusConflict, resp, body, "create again")
+	resp, body = a.do(t, http.MethodPost, "/api/v1/mcp/servers", admin, "", map[string]any{"id": "bad", "transport": "http", "url": "ftp://x"})
+	must(t, http.StatusUnprocessableEntity, resp, body, "create an invalid server")
+
+	resp, body = a.do(t, http.MethodPost, "/api/v1/mcp/connect", admin, "", map[string]any{"serverId": "remote"})
+	must(t, http.StatusOK, resp, body, "connect")
+	resp, body = a.do(t, http.MethodPost, "/api/v1/mcp/servers/remote/tools/echo/call", admin, "", map[string]any{"arguments": map[string]any{"text": "over http"}})
+	must(t, http.StatusOK, resp, body, "echo")
+	if !strings.Contains(string(body), `"header":"secret value"`) || !strings.Contains(string(body), `"text":"over http"`) {
+		t.Fatalf("echo: %s", body)
+	}
+	resp, body = a.do(t, http.MethodPost, "/api/v1/mcp/servers/remote/tools/slow/call", admin, "", map[string]any{"arguments": map[string]any{"seconds": 30}})
+	must(t, http.StatusGatewayTimeout, resp, body, "slow")
+	if !strings.Contains(string(body), "MCP server remote did not answer tools/call within 300ms") {
+		t.Fatalf("slow: %s", body)
+	}
+	resp, body = a.do(t, http.MethodPost, "/api/v1/mcp/servers/remote/tools/echo/call", admin, "", map[string]any{"arguments": map[string]any{"text": "still"}})
+	must(t, http.StatusOK, resp, body, "echo after the timeout")
+
+	spec["allowed_tools"] = []string{"slow"}
+	resp, body = a.do(t, http.MethodPut, "/api/v1/mcp/servers/remote", admin, "", spec)
+	must(t, http.StatusOK, resp, body, "update")
+	if !strings.Contains(string(body), `"status":"online"`) {
+		t.Fatalf("the connected server is connected again: %s", body)
+	}
+	resp, body = a.do(t, http.MethodPost, "/api/v1/mcp/servers/remote/tools/echo/call", admin, "", map[string]any{})
+	must(t, http.StatusForbidden, resp, body, "echo after the update")
+
+	resp, body = a.do(t, http.MethodDelete, "/api/v1/mcp/servers/remote", admin, "", nil)
+	must(t, http.StatusNoContent, resp, body, "delete")
+	resp, body = a.do(t, http.MethodGet, "/api/v1/mcp/health/remote", admin, "", nil)
+	must(t, http.StatusNotFound, resp, body, "health after delete")
+	if n := a.auditCount(t, mcp.AuditServerDeleted, `{"server_id":"remote"}`); n != 1 {
+		t.Fatalf("audited deletions: %d", n)
+	}
+}
+
+// mcpHTTPServer runs the test MCP server over streamable HTTP and
+// returns its endpoint.
+func mcpHTTPServer(t *testing.T) string {
+	t.Helper()
+	cmd := exec.Command(mcptest.ServerBinary(t), "-http", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
+	if err != nil || !ok {
+		t.Fatalf("the HTTP test server said %q (%v)", line, err)
+	}
+	return url
 }
