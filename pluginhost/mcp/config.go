@@ -36,8 +36,8 @@ type Config struct {
 	// killed. Default 5s.
 	StopGrace time.Duration `env:"MCP_STOP_GRACE"`
 	// HealthInterval is how often connected servers are pinged; a server
-	// that does not answer is restarted as its restart policy says. 0
-	// turns the pings off. Default 30s.
+	// that does not answer is restarted as its restart policy says. A
+	// negative value (-1s) turns the pings off. Default 30s.
 	HealthInterval time.Duration `env:"MCP_HEALTH_INTERVAL"`
 }
 
@@ -79,9 +79,6 @@ func (c Config) Validate() error {
 	}
 	if c.StopGrace <= 0 || c.StopGrace > time.Minute {
 		bad("StopGrace", "must be from 1ns to 1m, such as 5s")
-	}
-	if c.HealthInterval < 0 {
-		bad("HealthInterval", "must be 0 (off) or positive, such as 30s")
 	}
 	seen := map[string]bool{}
 	for i, s := range c.Servers {

@@ -141,7 +141,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // httpServer runs the test server over streamable HTTP as a child
 // process and returns its endpoint; it is killed when the test ends.
-func httpServer(t *testing.T) string {
+func httpServer(t testing.TB) string {
 	t.Helper()
 	cmd := exec.Command(mcptest.ServerBinary(t), "-http", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
