@@ -65,7 +65,7 @@
 // Each connected server has one supervisor goroutine, owned by the
 // [Manager], that waits for the session to end: the process exited, the
 // connection closed, or a health ping went unanswered (every
-// Config.HealthInterval). It then stops what is left (the stdin is
+// Config.HealthInterval, to servers with no call in flight). It then stops what is left (the stdin is
 // closed; after StopGrace, SIGTERM to the process group; after StopGrace
 // again, SIGKILL to the group), and restarts the server as its
 // [RestartPolicy] says: never, on-failure (the default: not after exit

@@ -339,9 +339,11 @@ func (m *Manager) setStatus(id string, r *record, status, errText string, pid in
 	}
 }
 
-// pingAll pings every online server; one that does not answer within
-// its call timeout (at most 10s) is marked broken, and its supervisor
-// restarts it as its policy says.
+// pingAll pings every online server with no call in flight (a server
+// that handles one request at a time would leave the ping waiting behind
+// a long call; calls have their own timeouts); one that does not answer
+// within its call timeout (at most 10s) is marked broken, and its
+// supervisor restarts it as its policy says.
 func (m *Manager) pingAll(ctx context.Context) {
 	m.mu.Lock()
 	conns := slices.Collect(maps.Values(m.conns))
@@ -349,7 +351,7 @@ func (m *Manager) pingAll(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, c := range conns {
 		s := c.current()
-		if s == nil {
+		if s == nil || c.rec.snapshot().InFlight > 0 {
 			continue
 		}
 		wg.Go(func() {

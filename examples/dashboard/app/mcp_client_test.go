@@ -203,6 +203,22 @@ func TestMCPServersStoredThroughTheAPI(t *testing.T) {
 	resp, body = a.do(t, http.MethodPost, "/api/v1/mcp/servers/remote/tools/echo/call", admin, "", map[string]any{})
 	must(t, http.StatusForbidden, resp, body, "echo after the update")
 
+	// A command that does not exist: the answer names the server and
+	// the command, and so does its health.
+	resp, body = a.do(t, http.MethodPost, "/api/v1/mcp/servers", admin, "", map[string]any{"id": "missing", "transport": "stdio",
+		"command": "no-such-mcp-server-anywhere"})
+	must(t, http.StatusCreated, resp, body, "create missing")
+	resp, body = a.do(t, http.MethodPost, "/api/v1/mcp/connect", admin, "", map[string]any{"serverId": "missing"})
+	must(t, http.StatusBadGateway, resp, body, "connect missing")
+	if !strings.Contains(string(body), `MCP server missing: command \"no-such-mcp-server-anywhere\" not found`) {
+		t.Fatalf("connect missing: %s", body)
+	}
+	resp, body = a.do(t, http.MethodGet, "/api/v1/mcp/health/missing", admin, "", nil)
+	must(t, http.StatusOK, resp, body, "health of missing")
+	if !strings.Contains(string(body), `"status":"error"`) || !strings.Contains(string(body), "no-such-mcp-server-anywhere") {
+		t.Fatalf("health of missing: %s", body)
+	}
+
 	resp, body = a.do(t, http.MethodDelete, "/api/v1/mcp/servers/remote", admin, "", nil)
 	must(t, http.StatusNoContent, resp, body, "delete")
 	resp, body = a.do(t, http.MethodGet, "/api/v1/mcp/health/remote", admin, "", nil)
