@@ -309,6 +309,10 @@ func (r *routes) list(ctx context.Context, in *listLogsInput) (*listLogsOutput, 
 
 func (r *routes) get(ctx context.Context, in *logIDInput) (*logOutput, error) {
 	rec, err := r.repo.Get(ctx, in.ID)
+	if errors.Is(err, dashcore.ErrNotFound) {
+		// The original's detail.
+		return nil, dashcore.NewError(dashcore.ErrNotFound, "Log entry not found", err)
+	}
 	if err != nil {
 		return nil, dashcore.HTTPError(err)
 	}

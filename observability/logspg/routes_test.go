@@ -200,7 +200,7 @@ func TestAPIGetAndStats(t *testing.T) {
 		t.Errorf("GET /api/v1/logs/{id} = %+v", got)
 	}
 	var problem dashcore.Problem
-	if st := a.do(http.MethodGet, "/api/v1/logs/999999", apiKey, "", nil, &problem); st != http.StatusNotFound || problem.Status != 404 {
+	if st := a.do(http.MethodGet, "/api/v1/logs/999999", apiKey, "", nil, &problem); st != http.StatusNotFound || problem.Status != 404 || problem.Detail != "Log entry not found" {
 		t.Errorf("GET unknown id: %d %+v, want 404", st, problem)
 	}
 	for _, id := range []string{"abc", "0", "1.5"} {
