@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
 
 	"github.com/taylordash/taylordash/auth/authpg"
-	"github.com/taylordash/taylordash/dashcore"
 	"github.com/taylordash/taylordash/testkit"
 )
 
@@ -18,12 +16,12 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 // says what to do.
 func TestCreateAdmin(t *testing.T) {
 	db := testkit.Postgres(t, authpg.Migrations)
-	env := func(more map[string]string) dashcore.Environment {
+	env := func(more map[string]string) map[string]string {
 		vars := map[string]string{"TAYLORDASH_DATABASE_URL": db.URL}
 		for k, v := range more {
 			vars[k] = v
 		}
-		return dashcore.NewEnvironment(vars)
+		return vars
 	}
 	role := func() (string, bool) {
 		var r string
@@ -34,29 +32,23 @@ func TestCreateAdmin(t *testing.T) {
 		return r, active
 	}
 
-	var out bytes.Buffer
-	if err := createAdmin(context.Background(), env(nil), []string{"-username", "alice"},
-		strings.NewReader("a long enough passphrase 42\n"), &out); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), `Created admin "alice"`) {
-		t.Fatalf("output: %s", out.String())
+	res := execute(t, env(nil), "a long enough passphrase 42\n", "create-admin", "-username", "alice")
+	if res.code != exitOK || !strings.Contains(res.stdout, `Created admin "alice"`) {
+		t.Fatalf("create-admin: %+v", res)
 	}
 	if r, active := role(); r != "admin" || !active {
 		t.Fatalf("alice: %s active=%v", r, active)
 	}
 
-	// Demoted and deactivated, then reset from the environment.
+	// Demoted and deactivated, then reset from the environment (and with
+	// the double dash too).
 	if _, err := db.DB.Exec(context.Background(), `UPDATE auth_users SET role = 'viewer', is_active = false WHERE username = 'alice'`); err != nil {
 		t.Fatal(err)
 	}
-	out.Reset()
-	if err := createAdmin(context.Background(), env(map[string]string{"TAYLORDASH_BOOTSTRAP_ADMIN_PASSWORD": "another long passphrase 7"}),
-		[]string{"-username", "alice"}, strings.NewReader(""), &out); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), "is now an active admin") {
-		t.Fatalf("output: %s", out.String())
+	res = execute(t, env(map[string]string{"TAYLORDASH_BOOTSTRAP_ADMIN_PASSWORD": "another long passphrase 7"}), "",
+		"create-admin", "--username", "alice")
+	if res.code != exitOK || !strings.Contains(res.stdout, "is now an active admin") {
+		t.Fatalf("create-admin reset: %+v", res)
 	}
 	if r, active := role(); r != "admin" || !active {
 		t.Fatalf("alice after reset: %s active=%v", r, active)
@@ -65,15 +57,17 @@ func TestCreateAdmin(t *testing.T) {
 	for _, c := range []struct {
 		args  []string
 		stdin string
+		code  int
 		want  string
 	}{
-		{[]string{"-username", "bob"}, "admin123\n", "does not meet the policy"},
-		{[]string{}, "a long enough passphrase 42\n", "-username is required"},
-		{[]string{"-username", "bob"}, "", "no password"},
+		{[]string{"-username", "bob"}, "admin123\n", exitFailure, "does not meet the policy"},
+		{[]string{}, "a long enough passphrase 42\n", exitUsage, "-username is required"},
+		{[]string{"-user", "bob"}, "a long enough passphrase 42\n", exitUsage, "flag provided but not defined"},
+		{[]string{"-username", "bob"}, "", exitFailure, "no password"},
 	} {
-		err := createAdmin(context.Background(), env(nil), c.args, strings.NewReader(c.stdin), &out)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%v: %v, want an error saying %q", c.args, err, c.want)
+		res := execute(t, env(nil), c.stdin, append([]string{"create-admin"}, c.args...)...)
+		if res.code != c.code || !strings.Contains(res.stderr, c.want) {
+			t.Errorf("%v: %+v, want exit %d and an error saying %q", c.args, res, c.code, c.want)
 		}
 	}
 	var n int

@@ -57,7 +57,7 @@ func (p *picked) stop(ctx context.Context) {
 // choose picks the database, the broker, the API key and the first
 // admin's source as the command's documentation says, and logs each
 // choice and then all of them in one line.
-func choose(ctx context.Context, env dashcore.Environment) (*picked, error) {
+func choose(ctx context.Context, env dashcore.Environment, dir string) (*picked, error) {
 	// Read leniently here: a bad variable is reported, with every other
 	// one, by dashcore.Run.
 	cfg := dashcore.DefaultConfig()
@@ -66,7 +66,7 @@ func choose(ctx context.Context, env dashcore.Environment) (*picked, error) {
 	log := dashcore.NewLogger(cfg.Log, os.Stderr)
 
 	dbURL, _ := env.Lookup("TAYLORDASH_DATABASE_URL")
-	db, err := devdb.Resolve(ctx, devdb.Options{URL: dbURL, Logger: log})
+	db, err := devdb.Resolve(ctx, devdb.Options{URL: dbURL, Dir: filepath.Join(dir, "pg"), Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ func choose(ctx context.Context, env dashcore.Environment) (*picked, error) {
 	keySource := "TAYLORDASH_API_KEY"
 	key, ok := env.Lookup("TAYLORDASH_API_KEY")
 	if !ok {
-		path := filepath.Join(".taylordash", "api-key")
+		path := filepath.Join(dir, "api-key")
 		if key, err = devAPIKey(path); err != nil {
 			p.stop(context.WithoutCancel(ctx))
 			return nil, err
@@ -99,7 +99,7 @@ func choose(ctx context.Context, env dashcore.Environment) (*picked, error) {
 	if _, ok := env.Lookup("TAYLORDASH_BOOTSTRAP_ADMIN_USER"); !ok {
 		generate, set := env.Lookup("TAYLORDASH_BOOTSTRAP_ADMIN_GENERATE")
 		if on, err := strconv.ParseBool(generate); set && (err != nil || !on) {
-			adminSource = "none (TAYLORDASH_BOOTSTRAP_ADMIN_GENERATE=" + generate + "); make one with: dashboard create-admin -username NAME"
+			adminSource = "none (TAYLORDASH_BOOTSTRAP_ADMIN_GENERATE=" + generate + "); make one with: dashboard user create --role admin --username NAME"
 		} else {
 			p.env["TAYLORDASH_BOOTSTRAP_ADMIN_GENERATE"] = "true"
 			adminSource = "generated if no active admin exists, its password printed once on standard error"
