@@ -99,6 +99,9 @@ type ConfigTarget struct {
 	ptr any
 }
 
+// Type returns the config struct's type (for documentation generators).
+func (t ConfigTarget) Type() reflect.Type { return reflect.TypeOf(t.ptr).Elem() }
+
 // Vars lists the variables the target reads.
 func (t ConfigTarget) Vars() []ConfigVar {
 	vars, _ := ConfigVars(t.ptr)
