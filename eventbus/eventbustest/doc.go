@@ -24,13 +24,28 @@
 // is not delivered again to the next subscriber of the identity, an
 // unsettled one is (before newer messages), a nacked one is (at once when
 // [Features.ImmediateNack] is set, else after the subscriber reconnects);
-// messages published while the identity is offline are delivered when it
-// returns; a subscriber that does not ack stops at [Transport.Window] and
-// loses nothing once it acks; 10 concurrent publishers of 100 messages
-// each are all delivered, each publisher's in order; Publish after Close
-// fails; a subscription's channel closes when its context ends or its
-// subscriber closes; and, with [Features.SharedSubscriptions], two members
-// of a group receive disjoint sets whose union is everything.
+// with [Transport.Interrupt], a message unsettled when the connection under
+// a subscriber is cut is delivered again on its next connection (QoS 1
+// redelivery after a reconnect); messages published while the identity is
+// offline are delivered when it returns; a subscriber that does not ack
+// stops at [Transport.Window] and loses nothing once it acks; 10
+// concurrent publishers of 100 messages each are all delivered, each
+// publisher's in order; Publish after Close fails; a subscription's
+// channel closes when its context ends or its subscriber closes; and, with
+// [Features.SharedSubscriptions], two members of a group receive disjoint
+// sets whose union is everything, or, without, each receives everything
+// (a shared filter served as a plain one, never taken literally).
+//
+// # Brokers that differ
+//
+// One suite runs against every MQTT broker a team might run (the
+// eventbus/mqtt tests run it on Mosquitto, mochi-mqtt, RabbitMQ and NATS;
+// docs/eventbus.md has the table). Where a broker differs, the transport
+// declares it rather than the suite skipping: [Features] says which
+// optional behaviours it has, [Features.ResumeUnordered] that a resumed
+// session's messages come in any order (checked as sets), and
+// [Transport.ResumeDelay] how long a broker needs to read a closed
+// connection's last acknowledgements before the identity resumes.
 //
 // # Writing a transport's factory
 //

@@ -19,6 +19,7 @@ func ExampleTestNames() {
 	// AckPreventsRedelivery
 	// UnsettledRedeliveredFirst
 	// NackRedelivers
+	// RedeliveredAfterReconnect
 	// OfflineMessagesQueued
 	// BackPressureWindow
 	// ConcurrentPublishers
