@@ -76,6 +76,10 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.NoSharedSubscriptions && cfg.SharedGroup != "" {
+		log.Info("mqtt: the broker has no shared subscriptions (NoSharedSubscriptions): SharedGroup is ignored, every instance receives every message",
+			slog.String("group", cfg.SharedGroup))
+	}
 	c := &Client{
 		cfg:     cfg,
 		log:     log,

@@ -53,6 +53,16 @@ type Config struct {
 	// that the instances of the group split the messages, each delivered
 	// to one of them.
 	SharedGroup string `env:"MQTT_SHARED_GROUP"`
+	// NoSharedSubscriptions says that the broker does not serve shared
+	// subscriptions ("$share/<group>/<filter>"). RabbitMQ's MQTT plugin
+	// and NATS's MQTT listener are such brokers, and they do not refuse
+	// one: they take "$share/..." as a literal topic, which nothing is
+	// published to, so the subscription silently receives nothing. With
+	// NoSharedSubscriptions, SharedGroup is ignored and "$share/<group>/"
+	// filters given to Subscribe are subscribed without it: every
+	// instance receives every message, which the mirror's idempotency key
+	// stores once. docs/eventbus.md lists the brokers and their features.
+	NoSharedSubscriptions bool `env:"MQTT_NO_SHARED_SUBSCRIPTIONS"`
 	// TopicPrefix is put before every topic published and every filter
 	// subscribed, and removed from the topics of received messages, so
 	// that several deployments (or tests) share a broker. It usually ends

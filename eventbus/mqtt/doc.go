@@ -158,6 +158,15 @@
 //     drop the sessions of instances removed for good (their queued share
 //     goes with them).
 //
+// Other brokers pass the conformance suite too, each with its own
+// settings: mochi-mqtt (embedded by the example dashboard), RabbitMQ's
+// MQTT plugin and NATS server's MQTT listener; docs/eventbus.md
+// ("Brokers") has their feature table and settings. RabbitMQ and NATS
+// have no shared subscriptions, and grant a "$share/..." subscription as
+// a literal topic that receives nothing: set
+// [Config.NoSharedSubscriptions] there, and every instance receives every
+// message, which the mirror stores once.
+//
 // # Stale subscriptions
 //
 // The broker session remembers every filter the ClientID ever subscribed

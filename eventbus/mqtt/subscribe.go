@@ -67,8 +67,9 @@ func (c *Client) broadcast() {
 
 // Subscribe returns a channel of the messages whose topic matches filter
 // (MQTT syntax; TopicPrefix is added, SharedGroup makes it shared unless
-// filter is already "$share/<group>/..."), in the order the broker sends
-// them. The channel closes when ctx ends or the client stops.
+// filter is already "$share/<group>/...", and NoSharedSubscriptions makes
+// it plain again), in the order the broker sends them. The channel closes
+// when ctx ends or the client stops.
 //
 // When the subscribing connection is up, Subscribe returns once the broker
 // has acknowledged the subscription (SUBACK), so that messages published
@@ -97,6 +98,9 @@ func (c *Client) Subscribe(ctx context.Context, filter string) (<-chan *eventbus
 	}
 	if group == "" {
 		group = c.cfg.SharedGroup
+	}
+	if c.cfg.NoSharedSubscriptions {
+		group = "" // the broker would take $share/ literally: fan out instead
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("mqtt: subscribe to %s: %w", filter, err)
