@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"net/http"
 	"reflect"
 	"strings"
 
@@ -106,6 +107,13 @@ func withRequirement(op huma.Operation, req Requirement) huma.Operation {
 		op.Description += line
 	}
 	return op
+}
+
+// Guarded returns the error statuses to document (huma.Operation.Errors)
+// for an operation behind Require: 401 without a credential, 403
+// without the permission, then codes.
+func Guarded(codes ...int) []int {
+	return append([]int{http.StatusUnauthorized, http.StatusForbidden}, codes...)
 }
 
 // RequirementOf returns the requirement op declares, and whether it

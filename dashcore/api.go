@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -247,4 +248,20 @@ func (p *problemTransformer) logInternal(ctx huma.Context, status int, msg strin
 		slog.String("route", op.Path),
 		slog.String("request_id", RequestID(ctx.Context())),
 	)
+}
+
+// ExampleResponse documents body as the JSON example of the response with
+// status; huma adds the schema from the handler's output type. Use it as
+// huma.Operation.Responses.
+func ExampleResponse(status int, body any) map[string]*huma.Response {
+	return map[string]*huma.Response{strconv.Itoa(status): {
+		Content: map[string]*huma.MediaType{"application/json": {Example: body}},
+	}}
+}
+
+// ExampleRequest documents body as the JSON example of the request body;
+// huma adds the schema from the handler's input type. Use it as
+// huma.Operation.RequestBody.
+func ExampleRequest(body any) *huma.RequestBody {
+	return &huma.RequestBody{Content: map[string]*huma.MediaType{"application/json": {Example: body}}}
 }

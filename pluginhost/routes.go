@@ -104,44 +104,44 @@ func (rt *Routes) Register(api huma.API) {
 			"transaction. A refused bundle is answered 200 with status `rejected` and the findings; nothing is kept.",
 		MaxBodyBytes:  maxBody,
 		DefaultStatus: http.StatusOK,
-		Errors:        guarded(http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity),
+		Errors:        auth.Guarded(http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity),
 	}, "plugins", "admin"), rt.install)
 	documentRequestBody(api, "/api/v1/plugins/install", http.MethodPost)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "list-plugins", Method: http.MethodGet, Path: "/api/v1/plugins/list", Tags: tags,
-		Summary: "List installed plugins", Errors: guarded(http.StatusUnprocessableEntity),
+		Summary: "List installed plugins", Errors: auth.Guarded(http.StatusUnprocessableEntity),
 	}, "plugins", "read"), rt.list)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "plugin-stats", Method: http.MethodGet, Path: "/api/v1/plugins/stats/overview", Tags: tags,
-		Summary: "Plugin statistics", Errors: guarded(),
+		Summary: "Plugin statistics", Errors: auth.Guarded(),
 	}, "plugins", "read"), rt.stats)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "plugin-registry", Method: http.MethodGet, Path: "/api/v1/plugins/registry", Tags: tags,
 		Summary:     "The plugin registry for the frontend",
 		Description: "What the original wrote into a TypeScript file, served as JSON: every enabled plugin and where its UI is.",
-		Errors:      guarded(),
+		Errors:      auth.Guarded(),
 	}, "plugins", "read"), rt.registry)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "refresh-plugin-registry", Method: http.MethodPost, Path: "/api/v1/plugins/registry/refresh", Tags: tags,
 		Summary: "Rebuild the plugin registry", Description: "Kept for the original's clients: the registry is always current; this returns it.",
-		Errors: guarded(),
+		Errors: auth.Guarded(),
 	}, "plugins", "admin"), rt.refreshRegistry)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "get-plugin", Method: http.MethodGet, Path: "/api/v1/plugins/{plugin_id}", Tags: tags,
 		Summary:     "Get a plugin",
 		Description: "Configuration values that the plugin's config_schema marks secret (writeOnly) are masked unless the caller holds plugins:admin.",
-		Errors:      guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
+		Errors:      auth.Guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
 	}, "plugins", "read"), rt.get)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "uninstall-plugin", Method: http.MethodDelete, Path: "/api/v1/plugins/{plugin_id}", Tags: tags,
-		Summary: "Uninstall a plugin", Errors: guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
+		Summary: "Uninstall a plugin", Errors: auth.Guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
 	}, "plugins", "admin"), rt.uninstall)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "update-plugin", Method: http.MethodPut, Path: "/api/v1/plugins/{plugin_id}/update", Tags: tags,
 		Summary:      "Update a plugin",
 		Description:  "Installs a new version (or the same version with another sha256) of an installed plugin from a new source; the id must stay the same and the configuration is kept.",
 		MaxBodyBytes: maxBody,
-		Errors:       guarded(http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity),
+		Errors:       auth.Guarded(http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity),
 	}, "plugins", "admin"), rt.update)
 	documentRequestBody(api, "/api/v1/plugins/{plugin_id}/update", http.MethodPut)
 	for _, on := range []bool{true, false} {
@@ -151,7 +151,7 @@ func (rt *Routes) Register(api huma.API) {
 		}
 		huma.Register(api, auth.Require(huma.Operation{
 			OperationID: verb + "-plugin", Method: http.MethodPost, Path: "/api/v1/plugins/{plugin_id}/" + verb, Tags: tags,
-			Summary: op + " a plugin", Errors: guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
+			Summary: op + " a plugin", Errors: auth.Guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
 		}, "plugins", "admin"), func(ctx context.Context, in *pluginIDInput) (*messageOutput, error) {
 			return rt.setEnabled(ctx, in.PluginID, on)
 		})
@@ -162,26 +162,26 @@ func (rt *Routes) Register(api huma.API) {
 		Description: "A short-lived bearer token (tdp_...) that authenticates the plugin itself, for the host page to " +
 			"hand to the plugin's iframe or to relay its API calls: it is good only at the plugin's proxy " +
 			"(/api/v1/plugins/{plugin_id}/proxy/...), where the manifest's api_endpoints and permissions apply.",
-		Errors: guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
+		Errors: auth.Guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
 	}, "plugins", "read"), rt.token)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "configure-plugin", Method: http.MethodPost, Path: "/api/v1/plugins/{plugin_id}/config", Tags: tags,
 		Summary: "Configure a plugin", Description: "The configuration must satisfy the plugin's config_schema; the old and new values are kept in the history.",
-		Errors: guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
+		Errors: auth.Guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
 	}, "plugins", "admin"), rt.configure)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "plugin-health", Method: http.MethodGet, Path: "/api/v1/plugins/{plugin_id}/health", Tags: tags,
 		Summary: "A plugin's health", Description: "From its security score and its runtime record: calls, errors, traps and denials.",
-		Errors: guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
+		Errors: auth.Guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
 	}, "plugins", "read"), rt.health)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "plugin-violations", Method: http.MethodGet, Path: "/api/v1/plugins/{plugin_id}/security/violations", Tags: tags,
-		Summary: "A plugin's security violations", Errors: guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
+		Summary: "A plugin's security violations", Errors: auth.Guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
 	}, "plugins", "read"), rt.violations)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "scan-plugin", Method: http.MethodPost, Path: "/api/v1/plugins/{plugin_id}/security/scan", Tags: tags,
 		Summary: "Rescan a plugin", Description: "Scans the installed files again with the current rules and replaces the stored findings.",
-		Errors: guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
+		Errors: auth.Guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
 	}, "plugins", "admin"), rt.scan)
 }
 
@@ -845,9 +845,4 @@ func (rt *Routes) audit(ctx context.Context, typ, outcome string, details map[st
 	if err := rt.Auditor.Audit(ctx, e); err != nil && rt.Logger != nil {
 		rt.Logger.ErrorContext(ctx, "plugin audit event not recorded", slog.String("type", typ), slog.Any("error", err))
 	}
-}
-
-// guarded returns the errors of an operation behind auth.Require.
-func guarded(codes ...int) []int {
-	return append([]int{http.StatusUnauthorized, http.StatusForbidden}, codes...)
 }

@@ -55,7 +55,7 @@ func (rt *Routes) Register(api huma.API) {
 			"(readable by the page); the body has `csrf_token`, to send in X-CSRF-Token on every request that changes state. " +
 			"Such a login needs an Origin header naming the API's own origin or an allowed one (403 otherwise).",
 		Errors:    []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests},
-		Responses: exampleResponse(http.StatusOK, exampleLogin),
+		Responses: dashcore.ExampleResponse(http.StatusOK, exampleLogin),
 	}, "login"), rt.login)
 	huma.Register(api, auth.Public(huma.Operation{
 		OperationID: "refresh", Method: http.MethodPost, Path: auth.RefreshCookiePath, Tags: tags,
@@ -67,107 +67,107 @@ func (rt *Routes) Register(api huma.API) {
 			"A browser login sends no body: its refresh token comes in the `taylordash_refresh` cookie, with its CSRF token in " +
 			"X-CSRF-Token and an allowed Origin (403 otherwise); the new tokens are set in cookies.",
 		Errors:      []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusUnprocessableEntity, http.StatusTooManyRequests},
-		RequestBody: exampleRequest(map[string]string{"refresh_token": exampleRefreshToken}),
-		Responses:   exampleResponse(http.StatusOK, exampleRefreshed),
+		RequestBody: dashcore.ExampleRequest(map[string]string{"refresh_token": exampleRefreshToken}),
+		Responses:   dashcore.ExampleResponse(http.StatusOK, exampleRefreshed),
 	}, "refresh"), rt.refresh)
 	huma.Register(api, auth.RequireAuthenticated(huma.Operation{
 		OperationID: "logout", Method: http.MethodPost, Path: "/api/v1/auth/logout", Tags: tags,
 		Summary: "Log out", Description: "Revokes the caller's session and its login's refresh tokens; a browser login's cookies are deleted.",
 		Errors:    []int{http.StatusUnauthorized, http.StatusForbidden},
-		Responses: exampleResponse(http.StatusOK, exampleMessage("Logged out successfully")),
+		Responses: dashcore.ExampleResponse(http.StatusOK, exampleMessage("Logged out successfully")),
 	}), rt.logout)
 	huma.Register(api, auth.RequireAuthenticated(huma.Operation{
 		OperationID: "me", Method: http.MethodGet, Path: "/api/v1/auth/me", Tags: tags,
 		Summary: "Who am I", Description: "The caller: a local user's record, or the principal of a token or API key.",
 		Errors:    []int{http.StatusUnauthorized},
-		Responses: exampleResponse(http.StatusOK, exampleMe),
+		Responses: dashcore.ExampleResponse(http.StatusOK, exampleMe),
 	}), rt.me)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "list-users", Method: http.MethodGet, Path: "/api/v1/auth/users", Tags: tags,
 		Summary: "List users", Description: "Every local user, newest first: the team directory. Emails are shown only to callers allowed `users:read`.",
-		Errors:    guarded(),
-		Responses: exampleResponse(http.StatusOK, []*User{exampleUser}),
+		Errors:    auth.Guarded(),
+		Responses: dashcore.ExampleResponse(http.StatusOK, []*User{exampleUser}),
 	}, "users", "list"), rt.listUsers)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "create-user", Method: http.MethodPost, Path: "/api/v1/auth/users", Tags: tags,
 		Summary: "Create a user", DefaultStatus: http.StatusCreated,
-		Errors:    guarded(http.StatusConflict, http.StatusUnprocessableEntity),
-		Responses: exampleResponse(http.StatusCreated, exampleUser),
+		Errors:    auth.Guarded(http.StatusConflict, http.StatusUnprocessableEntity),
+		Responses: dashcore.ExampleResponse(http.StatusCreated, exampleUser),
 	}, "users", "write"), rt.createUser)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "get-user", Method: http.MethodGet, Path: "/api/v1/auth/users/{user_id}", Tags: tags,
 		Summary: "Get a user", Description: "The email is shown only to callers allowed `users:read`.",
-		Errors:    guarded(http.StatusNotFound),
-		Responses: exampleResponse(http.StatusOK, exampleUser),
+		Errors:    auth.Guarded(http.StatusNotFound),
+		Responses: dashcore.ExampleResponse(http.StatusOK, exampleUser),
 	}, "users", "list"), rt.getUser)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "update-user", Method: http.MethodPut, Path: "/api/v1/auth/users/{user_id}", Tags: tags,
 		Summary: "Update a user",
 		Description: "Changes the given fields. A password, role or activation change ends every session of the user. " +
 			"The last active admin cannot be demoted or deactivated.",
-		Errors:    guarded(http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity),
-		Responses: exampleResponse(http.StatusOK, exampleUser),
+		Errors:    auth.Guarded(http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity),
+		Responses: dashcore.ExampleResponse(http.StatusOK, exampleUser),
 	}, "users", "write"), rt.updateUser)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "delete-user", Method: http.MethodDelete, Path: "/api/v1/auth/users/{user_id}", Tags: tags,
 		Summary: "Delete a user", Description: "Deletes the user and its sessions; its audit history stays. Not yourself, not the last active admin.",
-		Errors:    guarded(http.StatusBadRequest, http.StatusNotFound, http.StatusConflict),
-		Responses: exampleResponse(http.StatusOK, exampleMessage("User alice deleted successfully")),
+		Errors:    auth.Guarded(http.StatusBadRequest, http.StatusNotFound, http.StatusConflict),
+		Responses: dashcore.ExampleResponse(http.StatusOK, exampleMessage("User alice deleted successfully")),
 	}, "users", "write"), rt.deleteUser)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "cleanup-sessions", Method: http.MethodDelete, Path: "/api/v1/auth/sessions/cleanup", Tags: tags,
 		Summary: "Delete ended sessions", Description: "Deletes sessions that expired or were revoked more than a day ago.",
-		Errors:    guarded(),
-		Responses: exampleResponse(http.StatusOK, exampleMessage("Cleaned up 3 expired sessions")),
+		Errors:    auth.Guarded(),
+		Responses: dashcore.ExampleResponse(http.StatusOK, exampleMessage("Cleaned up 3 expired sessions")),
 	}, "users", "write"), rt.cleanup)
 
 	keyTags := []string{"api keys"}
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "list-api-keys", Method: http.MethodGet, Path: "/api/v1/auth/keys", Tags: keyTags,
 		Summary: "List API keys", Description: "Every key, newest first; secrets are never shown again.",
-		Errors:    guarded(),
-		Responses: exampleResponse(http.StatusOK, []*auth.APIKeyRecord{exampleKey}),
+		Errors:    auth.Guarded(),
+		Responses: dashcore.ExampleResponse(http.StatusOK, []*auth.APIKeyRecord{exampleKey}),
 	}, "keys", "read"), rt.listKeys)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "create-api-key", Method: http.MethodPost, Path: "/api/v1/auth/keys", Tags: keyTags,
 		Summary: "Create an API key", DefaultStatus: http.StatusCreated,
 		Description: "Returns the key, `td_<id>_<secret>`, once: only its hash is stored. Send it as X-API-Key.",
-		Errors:      guarded(http.StatusUnprocessableEntity),
-		Responses:   exampleResponse(http.StatusCreated, CreatedKey{APIKeyRecord: exampleKey, Key: exampleKeySecret}),
+		Errors:      auth.Guarded(http.StatusUnprocessableEntity),
+		Responses:   dashcore.ExampleResponse(http.StatusCreated, CreatedKey{APIKeyRecord: exampleKey, Key: exampleKeySecret}),
 	}, "keys", "write"), rt.createKey)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "revoke-api-key", Method: http.MethodDelete, Path: "/api/v1/auth/keys/{key_id}", Tags: keyTags,
-		Summary: "Revoke an API key", Errors: guarded(http.StatusNotFound, http.StatusConflict),
-		Responses: exampleResponse(http.StatusOK, exampleRevokedKey),
+		Summary: "Revoke an API key", Errors: auth.Guarded(http.StatusNotFound, http.StatusConflict),
+		Responses: dashcore.ExampleResponse(http.StatusOK, exampleRevokedKey),
 	}, "keys", "write"), rt.revokeKey)
 
 	polTags := []string{"policy"}
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "list-policy", Method: http.MethodGet, Path: "/api/v1/auth/policies", Tags: polTags,
 		Summary: "List the policy", Description: "Every rule: `p` rules grant a role an action on a resource (in a domain), `g` rules make a member inherit a role.",
-		Errors:    guarded(),
-		Responses: exampleResponse(http.StatusOK, exampleRules),
+		Errors:    auth.Guarded(),
+		Responses: dashcore.ExampleResponse(http.StatusOK, exampleRules),
 	}, "policies", "read"), rt.listRules)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "add-policy", Method: http.MethodPost, Path: "/api/v1/auth/policies", Tags: polTags,
 		Summary: "Add rules", Description: "Adds the rules, all or none; every instance enforces them within a second.",
-		DefaultStatus: http.StatusCreated, Errors: guarded(http.StatusConflict, http.StatusUnprocessableEntity),
-		RequestBody: exampleRequest(exampleRulesChange),
-		Responses:   exampleResponse(http.StatusCreated, append(slices.Clone(exampleRules), exampleRulesChange["rules"]...)),
+		DefaultStatus: http.StatusCreated, Errors: auth.Guarded(http.StatusConflict, http.StatusUnprocessableEntity),
+		RequestBody: dashcore.ExampleRequest(exampleRulesChange),
+		Responses:   dashcore.ExampleResponse(http.StatusCreated, append(slices.Clone(exampleRules), exampleRulesChange["rules"]...)),
 	}, "policies", "write"), rt.addRules)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "remove-policy", Method: http.MethodPost, Path: "/api/v1/auth/policies/remove", Tags: polTags,
 		Summary: "Remove rules", Description: "Removes the rules, all or none; every instance enforces the change within a second.",
-		Errors:      guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
-		RequestBody: exampleRequest(exampleRulesChange),
-		Responses:   exampleResponse(http.StatusOK, exampleRules),
+		Errors:      auth.Guarded(http.StatusNotFound, http.StatusUnprocessableEntity),
+		RequestBody: dashcore.ExampleRequest(exampleRulesChange),
+		Responses:   dashcore.ExampleResponse(http.StatusOK, exampleRules),
 	}, "policies", "write"), rt.removeRules)
 
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "list-audit", Method: http.MethodGet, Path: "/api/v1/auth/audit", Tags: []string{"audit"},
 		Summary: "List security events", Description: "The audit log, newest first.",
-		Errors:    guarded(),
-		Responses: exampleResponse(http.StatusOK, exampleAudit),
+		Errors:    auth.Guarded(),
+		Responses: dashcore.ExampleResponse(http.StatusOK, exampleAudit),
 	}, "audit", "read"), rt.listAudit)
 }
 
@@ -637,26 +637,6 @@ func (rt *Routes) listAudit(ctx context.Context, in *auditInput) (*auditOutput, 
 		return nil, dashcore.HTTPError(err)
 	}
 	return &auditOutput{Body: recs}, nil
-}
-
-// guarded returns the errors of an operation behind auth.Require: 401
-// without a credential, 403 without the permission, then codes.
-func guarded(codes ...int) []int {
-	return append([]int{http.StatusUnauthorized, http.StatusForbidden}, codes...)
-}
-
-// exampleResponse documents body as the example of the response with
-// status; huma adds the schema from the handler's output type.
-func exampleResponse(status int, body any) map[string]*huma.Response {
-	return map[string]*huma.Response{strconv.Itoa(status): {
-		Content: map[string]*huma.MediaType{"application/json": {Example: body}},
-	}}
-}
-
-// exampleRequest documents body as the example of the request body; huma
-// adds the schema from the handler's input type.
-func exampleRequest(body any) *huma.RequestBody {
-	return &huma.RequestBody{Content: map[string]*huma.MediaType{"application/json": {Example: body}}}
 }
 
 // The examples of the API's documentation.

@@ -226,45 +226,45 @@ func (r *routes) register(api huma.API) {
 		OperationID: "list-events", Method: http.MethodGet, Path: "/api/v1/events", Tags: tags,
 		Summary:     "List stored events",
 		Description: "Events of the mirror, newest first, with bounded pagination (cursor).",
-		Errors:      guarded(http.StatusBadRequest),
-		Responses: exampleResponse(http.StatusOK, map[string]any{
+		Errors:      auth.Guarded(http.StatusBadRequest),
+		Responses: dashcore.ExampleResponse(http.StatusOK, map[string]any{
 			"events": []EventItem{exampleEvent}, "count": 1, "next_cursor": "1767605400000000_1042"}),
 	}, "events", "read"), "query_events"), r.listEvents)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "publish-test-event", Method: http.MethodPost, Path: "/api/v1/events/test", Tags: tags,
 		Summary:     "Publish a test event",
 		Description: "Writes a test_event on " + TestTopic + " through the outbox: it is stored at once and published as soon as the broker takes it. It never waits for the broker.",
-		Errors:      guarded(),
-		Responses: exampleResponse(http.StatusOK, map[string]any{"status": "success", "trace_id": exampleTraceID,
+		Errors:      auth.Guarded(),
+		Responses: dashcore.ExampleResponse(http.StatusOK, map[string]any{"status": "success", "trace_id": exampleTraceID,
 			"message": "Test event published", "event_id": "019b8d2e-6c1a-7f3e-9a42-5d1e0c7b3f81"}),
 	}, "events", "write"), r.publishTest)
 	huma.Register(api, dashcore.MCPTool(auth.Require(huma.Operation{
 		OperationID: "list-dlq", Method: http.MethodGet, Path: "/api/v1/dlq", Tags: tags,
 		Summary: "List dead letters",
-		Errors:  guarded(),
-		Responses: exampleResponse(http.StatusOK, map[string]any{
+		Errors:  auth.Guarded(),
+		Responses: dashcore.ExampleResponse(http.StatusOK, map[string]any{
 			"dlq_events": []DLQItem{exampleDeadLetter}, "count": 1, "next_after": exampleDeadLetter.ID}),
 	}, "dlq", "read"), "list_dlq"), r.listDLQ)
 	huma.Register(api, dashcore.MCPTool(auth.Require(huma.Operation{
 		OperationID: "get-dlq", Method: http.MethodGet, Path: "/api/v1/dlq/{id}", Tags: tags,
 		Summary:   "Get a dead letter",
-		Errors:    guarded(http.StatusNotFound),
-		Responses: exampleResponse(http.StatusOK, exampleDeadLetter),
+		Errors:    auth.Guarded(http.StatusNotFound),
+		Responses: dashcore.ExampleResponse(http.StatusOK, exampleDeadLetter),
 	}, "dlq", "read"), "get_dlq"), r.getDLQ)
 	huma.Register(api, dashcore.MCPTool(auth.Require(huma.Operation{
 		OperationID: "replay-dlq", Method: http.MethodPost, Path: "/api/v1/dlq/replay", Tags: tags,
 		Summary:     "Replay dead letters",
 		Description: "Publishes each dead letter's original message again, byte-exact, to its original topic, and marks it replayed; stops at the first failure. The mirror's idempotency key makes replaying an event it already holds harmless.",
-		Errors:      guarded(http.StatusUnprocessableEntity, http.StatusServiceUnavailable),
-		RequestBody: exampleRequest(map[string]any{"ids": []int64{7, 8}}),
-		Responses:   exampleResponse(http.StatusOK, map[string]any{"total": 2, "replayed": 2}),
+		Errors:      auth.Guarded(http.StatusUnprocessableEntity, http.StatusServiceUnavailable),
+		RequestBody: dashcore.ExampleRequest(map[string]any{"ids": []int64{7, 8}}),
+		Responses:   dashcore.ExampleResponse(http.StatusOK, map[string]any{"total": 2, "replayed": 2}),
 	}, "dlq", "write"), "replay_dlq"), r.replay)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "purge-dlq", Method: http.MethodDelete, Path: "/api/v1/dlq", Tags: tags,
 		Summary:     "Purge dead letters",
 		Description: "Deletes the dead letters matching the filter. With no filter it refuses, unless all=true.",
-		Errors:      guarded(http.StatusUnprocessableEntity),
-		Responses:   exampleResponse(http.StatusOK, map[string]any{"purged": 12}),
+		Errors:      auth.Guarded(http.StatusUnprocessableEntity),
+		Responses:   dashcore.ExampleResponse(http.StatusOK, map[string]any{"purged": 12}),
 	}, "dlq", "write"), r.purge)
 	// The stream is served by a plain handler (below); it is documented here.
 	stream := auth.Require(huma.Operation{
@@ -288,7 +288,7 @@ func (r *routes) register(api huma.API) {
 				Schema:  &huma.Schema{Type: "string"},
 				Example: "retry: 2000\n\nid: 48213.1042\ndata: " + string(exampleEventJSON) + "\n\n: ping\n\n",
 			}},
-		}}, guarded(http.StatusBadRequest, http.StatusServiceUnavailable)...),
+		}}, auth.Guarded(http.StatusBadRequest, http.StatusServiceUnavailable)...),
 	}, "events", "read")
 	api.OpenAPI().AddOperation(&stream)
 }
@@ -481,26 +481,6 @@ func (r *routes) stream(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-}
-
-// guarded returns the errors of an operation behind auth.Require: 401
-// without a credential, 403 without the permission, then codes.
-func guarded(codes ...int) []int {
-	return append([]int{http.StatusUnauthorized, http.StatusForbidden}, codes...)
-}
-
-// exampleResponse documents body as the example of the response with
-// status; huma adds the schema from the handler's output type.
-func exampleResponse(status int, body any) map[string]*huma.Response {
-	return map[string]*huma.Response{strconv.Itoa(status): {
-		Content: map[string]*huma.MediaType{"application/json": {Example: body}},
-	}}
-}
-
-// exampleRequest documents body as the example of the request body; huma
-// adds the schema from the handler's input type.
-func exampleRequest(body any) *huma.RequestBody {
-	return &huma.RequestBody{Content: map[string]*huma.MediaType{"application/json": {Example: body}}}
 }
 
 // withErrors adds to responses the problem responses of codes, as

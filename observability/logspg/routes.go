@@ -194,30 +194,30 @@ func (r *routes) register(api huma.API) {
 		OperationID: "list-logs", Method: http.MethodGet, Path: "/api/v1/logs", Tags: tags,
 		Summary:     "List log records",
 		Description: "Stored log records, newest first, filtered, with bounded pagination (cursor).",
-		Errors:      guarded(http.StatusBadRequest),
-		Responses: exampleResponse(http.StatusOK, map[string]any{
+		Errors:      auth.Guarded(http.StatusBadRequest),
+		Responses: dashcore.ExampleResponse(http.StatusOK, map[string]any{
 			"logs": []Record{exampleRecord}, "count": 1, "limit": 100, "has_more": false}),
 	}, "logs", "read"), r.list)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "log-stats", Method: http.MethodGet, Path: "/api/v1/logs/stats", Tags: tags,
 		Summary:     "Count log records",
 		Description: "Counts by level and by service over the last hours hours, and error rates per hour.",
-		Errors:      guarded(),
-		Responses:   exampleResponse(http.StatusOK, exampleStats),
+		Errors:      auth.Guarded(),
+		Responses:   dashcore.ExampleResponse(http.StatusOK, exampleStats),
 	}, "logs", "read"), r.stats)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "get-log", Method: http.MethodGet, Path: "/api/v1/logs/{id}", Tags: tags,
 		Summary:   "Get a log record",
-		Errors:    guarded(http.StatusNotFound),
-		Responses: exampleResponse(http.StatusOK, exampleRecord),
+		Errors:    auth.Guarded(http.StatusNotFound),
+		Responses: dashcore.ExampleResponse(http.StatusOK, exampleRecord),
 	}, "logs", "read"), r.get)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "write-test-logs", Method: http.MethodPost, Path: "/api/v1/logs/test", Tags: tags,
 		Summary: "Log test records",
 		Description: "Logs \"Test INFO log entry\", \"Test WARNING log entry\" and \"Test ERROR log entry\" through the process logger. " +
 			"They reach the database asynchronously, within a second normally; find them by the returned request_id.",
-		Errors: guarded(),
-		Responses: exampleResponse(http.StatusOK, map[string]any{"message": "Test log entries created successfully", "logs_created": 3,
+		Errors: auth.Guarded(),
+		Responses: dashcore.ExampleResponse(http.StatusOK, map[string]any{"message": "Test log entries created successfully", "logs_created": 3,
 			"timestamp": exampleTime, "request_id": exampleRecord.RequestID, "trace_id": exampleRecord.TraceID}),
 	}, "logs", "write"), r.test)
 
@@ -599,20 +599,6 @@ func redactValue(v any) bool {
 		}
 	}
 	return changed
-}
-
-// guarded returns the errors of an operation behind auth.Require: 401
-// without a credential, 403 without the permission, then codes.
-func guarded(codes ...int) []int {
-	return append([]int{http.StatusUnauthorized, http.StatusForbidden}, codes...)
-}
-
-// exampleResponse documents body as the example of the response with
-// status; huma adds the schema from the handler's output type.
-func exampleResponse(status int, body any) map[string]*huma.Response {
-	return map[string]*huma.Response{strconv.Itoa(status): {
-		Content: map[string]*huma.MediaType{"application/json": {Example: body}},
-	}}
 }
 
 // The examples of the API's documentation.

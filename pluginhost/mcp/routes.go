@@ -47,48 +47,43 @@ func (rt *Routes) Contribution() dashcore.Routes {
 	return dashcore.Routes{Name: "mcp", Register: rt.Register}
 }
 
-// guarded returns the errors of an operation behind auth.Require.
-func guarded(codes ...int) []int {
-	return append([]int{http.StatusUnauthorized, http.StatusForbidden}, codes...)
-}
-
 // Register adds the operations to api.
 func (rt *Routes) Register(api huma.API) {
 	tags := []string{"mcp"}
 	const p = "/api/v1/mcp"
-	callErrors := guarded(http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusTooManyRequests,
+	callErrors := auth.Guarded(http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusTooManyRequests,
 		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "list-mcp-servers", Method: http.MethodGet, Path: p + "/servers", Tags: tags,
 		Summary:     "List MCP servers",
 		Description: "Every known external MCP server, from configuration (TAYLORDASH_MCP_SERVERS) and from this API, with its status and counters.",
-		Errors:      guarded(),
+		Errors:      auth.Guarded(),
 	}, "mcp", "read"), rt.list)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "create-mcp-server", Method: http.MethodPost, Path: p + "/servers", Tags: tags,
 		Summary:       "Add an MCP server",
 		Description:   "Stores a server in PostgreSQL. An id that configuration uses, or that is stored, is a conflict.",
 		DefaultStatus: http.StatusCreated,
-		Errors:        guarded(http.StatusConflict, http.StatusUnprocessableEntity),
+		Errors:        auth.Guarded(http.StatusConflict, http.StatusUnprocessableEntity),
 	}, "mcp", "admin"), rt.create)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "get-mcp-server", Method: http.MethodGet, Path: p + "/servers/{server_id}", Tags: tags,
 		Summary:     "Get an MCP server",
 		Description: "Its specification (env and header values masked) and its state.",
-		Errors:      guarded(http.StatusNotFound),
+		Errors:      auth.Guarded(http.StatusNotFound),
 	}, "mcp", "read"), rt.get)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "update-mcp-server", Method: http.MethodPut, Path: p + "/servers/{server_id}", Tags: tags,
 		Summary:     "Replace an MCP server",
 		Description: "Replaces a stored server's specification; a connected server is connected again with it.",
-		Errors:      guarded(http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusBadGateway, http.StatusGatewayTimeout),
+		Errors:      auth.Guarded(http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusBadGateway, http.StatusGatewayTimeout),
 	}, "mcp", "admin"), rt.update)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "delete-mcp-server", Method: http.MethodDelete, Path: p + "/servers/{server_id}", Tags: tags,
 		Summary:       "Remove an MCP server",
 		Description:   "Disconnects a stored server and removes it.",
 		DefaultStatus: http.StatusNoContent,
-		Errors:        guarded(http.StatusNotFound, http.StatusConflict),
+		Errors:        auth.Guarded(http.StatusNotFound, http.StatusConflict),
 	}, "mcp", "admin"), rt.delete)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "connect-mcp-server", Method: http.MethodPost, Path: p + "/connect", Tags: tags,
@@ -96,7 +91,7 @@ func (rt *Routes) Register(api huma.API) {
 		Description: "Starts a stdio server's process (or opens the HTTP session), performs the initialize handshake, and " +
 			"supervises the server until it is disconnected. Connecting a connected server answers its state. A server " +
 			"that cannot be started is answered 502 with the reason (a command not found names the server and the command).",
-		Errors: guarded(http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout),
+		Errors: auth.Guarded(http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout),
 	}, "mcp", "admin"), rt.connect)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "mcp-request", Method: http.MethodPost, Path: p + "/request", Tags: tags,
@@ -113,18 +108,18 @@ func (rt *Routes) Register(api huma.API) {
 		OperationID: "mcp-server-health", Method: http.MethodGet, Path: p + "/health/{server_id}", Tags: tags,
 		Summary:     "An MCP server's health",
 		Description: "Its status; an online server is pinged first (a server that does not answer is restarted as its policy says).",
-		Errors:      guarded(http.StatusNotFound),
+		Errors:      auth.Guarded(http.StatusNotFound),
 	}, "mcp", "read"), rt.health)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "mcp-server-metrics", Method: http.MethodGet, Path: p + "/metrics/{server_id}", Tags: tags,
 		Summary: "An MCP server's metrics", Description: "Counters since the application started, and the current run's uptime.",
-		Errors: guarded(http.StatusNotFound),
+		Errors: auth.Guarded(http.StatusNotFound),
 	}, "mcp", "read"), rt.metrics)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "disconnect-mcp-server", Method: http.MethodPost, Path: p + "/disconnect/{server_id}", Tags: tags,
 		Summary:     "Disconnect an MCP server",
 		Description: "Closes the session; a stdio server gets its stdin closed, then SIGTERM, then its process group is killed. Also answered for a server that was not connected.",
-		Errors:      guarded(http.StatusNotFound),
+		Errors:      auth.Guarded(http.StatusNotFound),
 	}, "mcp", "admin"), rt.disconnect)
 	huma.Register(api, auth.Require(huma.Operation{
 		OperationID: "list-mcp-tools", Method: http.MethodGet, Path: p + "/servers/{server_id}/tools", Tags: tags,
