@@ -13,11 +13,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"go.uber.org/fx"
-
-	"github.com/taylordash/taylordash/dashcore"
-	"github.com/taylordash/taylordash/examples/dashboard/app"
 )
 
 var updateConfigDoc = flag.Bool("update-config-doc", false, "rewrite docs/configuration.md from the config structs")
@@ -114,23 +109,7 @@ func (d *fieldDocs) describe(t *testing.T, root reflect.Type, path string) strin
 // WithDefaults, descriptions from the fields' doc comments. Run with
 // -update-config-doc after changing a config struct.
 func TestConfigurationReference(t *testing.T) {
-	var targets []dashcore.ConfigTarget
-	err := fx.New(app.Modules(), fx.NopLogger,
-		fx.Decorate(func() dashcore.Environment {
-			return dashcore.NewEnvironment(map[string]string{
-				"TAYLORDASH_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none", // construction only: nothing connects
-				"TAYLORDASH_API_KEY":      "construction-only-key",
-			})
-		}),
-		fx.Invoke(func(p struct {
-			fx.In
-			Targets []dashcore.ConfigTarget `group:"dashcore.config"`
-		}) {
-			targets = p.Targets
-		})).Err()
-	if len(targets) == 0 {
-		t.Fatalf("no config targets found (%v)", err)
-	}
+	targets := configTargets(t)
 	type section struct {
 		name string
 		rows []string

@@ -25,8 +25,29 @@ func TestREADMEConfigurationTable(t *testing.T) {
 		listed = append(listed, string(m[1]))
 	}
 
+	targets := configTargets(t)
+	var read []string
+	for _, target := range targets {
+		for _, v := range target.Vars() {
+			read = append(read, v.Name)
+			if !slices.Contains(listed, v.Name) {
+				t.Errorf("README's configuration table lacks %s", v.Name)
+			}
+		}
+	}
+	for _, name := range listed {
+		if !slices.Contains(read, name) {
+			t.Errorf("README lists %s, which no module of the dashboard reads", name)
+		}
+	}
+}
+
+// configTargets builds the dashboard's modules, without starting them, and
+// returns every config struct they read.
+func configTargets(t *testing.T) []dashcore.ConfigTarget {
+	t.Helper()
 	var targets []dashcore.ConfigTarget
-	err = fx.New(app.Modules(), fx.NopLogger,
+	err := fx.New(app.Modules(), fx.NopLogger,
 		fx.Decorate(func() dashcore.Environment {
 			return dashcore.NewEnvironment(map[string]string{
 				"TAYLORDASH_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none", // construction only: nothing connects
@@ -42,18 +63,5 @@ func TestREADMEConfigurationTable(t *testing.T) {
 	if len(targets) == 0 {
 		t.Fatalf("no config targets found (%v)", err)
 	}
-	var read []string
-	for _, target := range targets {
-		for _, v := range target.Vars() {
-			read = append(read, v.Name)
-			if !slices.Contains(listed, v.Name) {
-				t.Errorf("README's configuration table lacks %s", v.Name)
-			}
-		}
-	}
-	for _, name := range listed {
-		if !slices.Contains(read, name) {
-			t.Errorf("README lists %s, which no module of the dashboard reads", name)
-		}
-	}
+	return targets
 }
