@@ -1,12 +1,10 @@
 package main
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/taylordash/taylordash/pluginhost"
+	"github.com/taylordash/taylordash/pluginhost/plugintest"
 	"github.com/taylordash/taylordash/testkit"
 )
 
@@ -30,38 +29,12 @@ const (
 // file passed through edit when given, and returns its path and bytes.
 func zipBundle(t *testing.T, dir string, edit func(name string, data []byte) []byte) (string, []byte) {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if edit != nil {
-			data = edit(filepath.ToSlash(rel), data)
-		}
-		w, err := zw.Create(filepath.ToSlash(rel))
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(data)
-		return err
-	})
-	if err == nil {
-		err = zw.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := plugintest.ZipDir(t, dir, edit)
 	path := filepath.Join(t.TempDir(), filepath.Base(dir)+".zip")
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return path, buf.Bytes()
+	return path, data
 }
 
 // TestPluginInstall: a clean archive installs (exit 0, progress and a

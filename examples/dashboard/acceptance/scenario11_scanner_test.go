@@ -1,18 +1,17 @@
 package acceptance_test
 
 import (
-	"archive/zip"
 	"bytes"
 	"encoding/json"
-	"io/fs"
 	"mime/multipart"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/taylordash/taylordash/pluginhost/plugintest"
 )
 
 // fixtures are the original's four plugin bundles, copied unchanged.
@@ -101,50 +100,6 @@ func (d *dash) install(t *testing.T, archive []byte) installAnswer {
 	return a
 }
 
-// zipFiles zips name → content.
-func zipFiles(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		w, err := zw.Create(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write([]byte(files[n])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// zipDir zips a fixture directory.
-func zipDir(t *testing.T, dir string) []byte {
-	t.Helper()
-	files := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		b, err := os.ReadFile(p)
-		files[filepath.ToSlash(rel)] = string(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return zipFiles(t, files)
-}
-
 // manifest is a plugin.json for a snippet bundle.
 type manifest struct {
 	Permissions    []string
@@ -166,15 +121,15 @@ func bundle(t *testing.T, id string, m manifest, page, script string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string]string{"plugin.json": string(b)}
+	files := map[string][]byte{"plugin.json": b}
 	if page == "" {
 		page = "<!doctype html>\n<html><head><title>" + id + "</title><script src=\"app.js\"></script></head><body><p>plugin</p></body></html>\n"
 	}
-	files["index.html"] = page
+	files["index.html"] = []byte(page)
 	if script != "" {
-		files["app.js"] = script
+		files["app.js"] = []byte(script)
 	}
-	return zipFiles(t, files)
+	return plugintest.ZipFiles(t, files)
 }
 
 func nonNil(s []string) []string {
@@ -208,7 +163,7 @@ func TestScenario11ScannerConformance(t *testing.T) {
 				[]string{"exfil.hardcoded-secret", "exfil.cookie", "exfil.storage-dump", "net.undeclared-origin", "api.undeclared-endpoint"}},
 		} {
 			t.Run(c.dir, func(t *testing.T) {
-				a := d.install(t, zipDir(t, filepath.Join(fixtures, c.dir)))
+				a := d.install(t, plugintest.ZipDir(t, filepath.Join(fixtures, c.dir), nil))
 				if a.Status != "rejected" || a.blocking() == 0 {
 					t.Fatalf("%s: status %s with %d blocking findings, want rejected", c.dir, a.Status, a.blocking())
 				}
@@ -232,7 +187,7 @@ func TestScenario11ScannerConformance(t *testing.T) {
 		t.Run("legitimate/project-dashboard", func(t *testing.T) {
 			// ⚠ The original rejected its own legitimate fixture (6 false
 			// positives).
-			a := d.install(t, zipDir(t, filepath.Join(fixtures, "legitimate/project-dashboard")))
+			a := d.install(t, plugintest.ZipDir(t, filepath.Join(fixtures, "legitimate/project-dashboard"), nil))
 			if a.Status != "installed" || a.PluginID != "project-dashboard" || a.blocking() != 0 {
 				t.Fatalf("status %s, plugin %s, %d blocking: %+v", a.Status, a.PluginID, a.blocking(), a.Findings)
 			}

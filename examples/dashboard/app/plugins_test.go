@@ -1,12 +1,10 @@
 package app_test
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
-	"io/fs"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -15,45 +13,13 @@ import (
 	"testing"
 
 	"github.com/taylordash/taylordash/examples/dashboard/app"
+	"github.com/taylordash/taylordash/pluginhost/plugintest"
 	"github.com/taylordash/taylordash/testkit"
 )
 
 // fixtures holds the original's plugin bundles (copied, unchanged, from
 // the shared test vectors).
 const fixtures = "../../../pluginhost/scanner/testdata/original"
-
-// zipDir zips a bundle directory.
-func zipDir(t *testing.T, dir string, edit func(name string, data []byte) []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if edit != nil {
-			data = edit(filepath.ToSlash(rel), data)
-		}
-		w, err := zw.Create(filepath.ToSlash(rel))
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 // startAuthEnv starts the app as startAuth does, with more variables.
 func startAuthEnv(t *testing.T, more map[string]string) *authApp {
@@ -132,7 +98,7 @@ func TestPluginLifecycle(t *testing.T) {
 
 	// The malicious fixtures are refused with their findings; nothing is kept.
 	for _, name := range []string{"xss-injection", "iframe-escape", "data-exfiltration"} {
-		resp, body := a.upload(t, admin, "/api/v1/plugins/install", zipDir(t, filepath.Join(fixtures, "malicious", name), nil))
+		resp, body := a.upload(t, admin, "/api/v1/plugins/install", plugintest.ZipDir(t, filepath.Join(fixtures, "malicious", name), nil))
 		must(t, http.StatusOK, resp, body, "install "+name)
 		ia := decodeInstall(t, body)
 		blocking := 0
@@ -163,7 +129,7 @@ func TestPluginLifecycle(t *testing.T) {
 		out, _ := json.Marshal(m)
 		return out
 	}
-	legit := zipDir(t, filepath.Join(fixtures, "legitimate", "project-dashboard"), secretSchema)
+	legit := plugintest.ZipDir(t, filepath.Join(fixtures, "legitimate", "project-dashboard"), secretSchema)
 	resp, body := a.upload(t, viewer, "/api/v1/plugins/install", legit)
 	must(t, http.StatusForbidden, resp, body, "install as viewer")
 	resp, body = a.upload(t, admin, "/api/v1/plugins/install", legit)
@@ -264,7 +230,7 @@ func TestPluginLifecycle(t *testing.T) {
 	}
 
 	// An update to a new version keeps the configuration.
-	bumped := zipDir(t, filepath.Join(fixtures, "legitimate", "project-dashboard"), func(name string, data []byte) []byte {
+	bumped := plugintest.ZipDir(t, filepath.Join(fixtures, "legitimate", "project-dashboard"), func(name string, data []byte) []byte {
 		data = secretSchema(name, data)
 		if name == "plugin.json" {
 			data = bytes.Replace(data, []byte(`"version":"1.2.0"`), []byte(`"version":"1.2.1"`), 1)

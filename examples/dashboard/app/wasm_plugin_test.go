@@ -1,8 +1,6 @@
 package app_test
 
 import (
-	"archive/zip"
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -11,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/taylordash/taylordash/pluginhost/plugintest"
 )
 
 // buildGreeter builds examples/wasmplugin and returns its bundle as a zip.
@@ -31,19 +31,7 @@ func buildGreeter(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for name, data := range map[string][]byte{"plugin.json": manifest, "plugin.wasm": module} {
-		w, err := zw.Create(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = w.Write(data)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return plugintest.ZipFiles(t, map[string][]byte{"plugin.json": manifest, "plugin.wasm": module})
 }
 
 // TestWasmPluginHandlesEventsAndServes installs the example wasm plugin
