@@ -469,7 +469,7 @@ func (in *Installer) commit(ctx context.Context, req InstallRequest, pm *ParsedM
 		p := &Plugin{ID: pm.ID, Name: pm.Name, Version: pm.Version, Description: pm.Description, Author: pm.Author,
 			Type: pm.Type, Kind: pm.Kind, Runtime: pm.Runtime, RepositoryURL: pm.Repository, Source: req.Source.kind,
 			SourceRef: ref, BundleSHA256: digest, InstallPath: target, Manifest: pm.Manifest, InstalledBy: req.Actor}
-		if old, err := getPlugin(ctx, tx, pm.ID, false); err == nil {
+		if old != nil {
 			p.Config = old.Config // keep the configuration across updates
 		}
 		if err := upsert(ctx, tx, p); err != nil {

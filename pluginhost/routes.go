@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -64,6 +65,9 @@ type Routes struct {
 
 	mux  *http.ServeMux
 	oapi *huma.OpenAPI
+	// scriptHashes caches the inline-script hashes of served pages, by
+	// file path.
+	scriptHashes sync.Map
 }
 
 // Contribution returns the routes as a dashcore contribution.

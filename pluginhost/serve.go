@@ -108,7 +108,15 @@ func (rt *Routes) serveAsset(w http.ResponseWriter, r *http.Request) {
 	}
 	var hashes []string
 	if ext == ".html" || ext == ".htm" {
-		hashes = inlineScriptHashes(data)
+		// A version directory never changes once installed (its name holds
+		// the bundle's digest), so a page's hashes are computed once.
+		key := filepath.Join(p.InstallPath, filepath.FromSlash(rel))
+		if v, ok := rt.scriptHashes.Load(key); ok {
+			hashes = v.([]string)
+		} else {
+			hashes = inlineScriptHashes(data)
+			rt.scriptHashes.Store(key, hashes)
+		}
 	}
 	h := w.Header()
 	h.Set("Content-Type", ctype)

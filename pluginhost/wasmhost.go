@@ -41,8 +41,10 @@ const (
 
 // loaded is a wasm plugin running in the runtime.
 type loaded struct {
-	plugin  *wasm.Plugin
-	sha     string
+	plugin *wasm.Plugin
+	// key is what a reload follows: the bundle's digest and the
+	// configuration.
+	key     string
 	version string
 	subs    []string
 }
@@ -155,7 +157,7 @@ func (h *WasmHost) Sync(ctx context.Context) error {
 	h.mu.RUnlock()
 	for id, l := range current {
 		p, ok := want[id]
-		if ok && l.sha == p.BundleSHA256+string(p.Config) && !l.plugin.Disabled() {
+		if ok && l.key == p.BundleSHA256+string(p.Config) && !l.plugin.Disabled() {
 			continue
 		}
 		h.unload(ctx, id, l)
@@ -175,7 +177,7 @@ func (h *WasmHost) Sync(ctx context.Context) error {
 			continue
 		}
 		h.mu.Lock()
-		h.plugins[id] = &loaded{plugin: wp, sha: p.BundleSHA256 + string(p.Config), version: p.Version, subs: p.Manifest.Subscriptions}
+		h.plugins[id] = &loaded{plugin: wp, key: p.BundleSHA256 + string(p.Config), version: p.Version, subs: p.Manifest.Subscriptions}
 		h.mu.Unlock()
 		h.log.Info("wasm plugin loaded", slog.String("plugin", id), slog.String("version", p.Version),
 			slog.Any("subscriptions", p.Manifest.Subscriptions))
